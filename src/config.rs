@@ -1,0 +1,373 @@
+//! One configuration schema for both faces.
+//!
+//! Layers, lowest first: built-in defaults, `OLLAMA_HOST` (Ollama's own
+//! convention, so it sits *below* our files: SPEC §4 "host from config, else
+//! OLLAMA_HOST"), `$XDG_CONFIG_HOME/ai-commit/config.toml`, the repository's
+//! `.ai-commit.toml`, `AI_COMMIT_*` variables, then the face's own options
+//! (CLI flags or Lua `setup{}`). Every layer is parsed into [`Settings`] with
+//! unknown keys denied, so a typo is reported with its name and its source
+//! instead of being ignored.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_HOST: &str = "http://127.0.0.1:11434";
+pub const DEFAULT_MODEL: &str = "gemma3";
+pub const DEFAULT_FALLBACK: &str = "Update {file}";
+/// Name of the per-repository override file, at the top of the work tree.
+pub const REPO_FILE: &str = ".ai-commit.toml";
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {origin}: {message}")]
+pub struct ConfigError {
+    /// Where the bad value came from: a file path, an environment variable, a flag.
+    pub origin: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(origin: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            origin: origin.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Which built-in prompt to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptKind {
+    /// Journal/prose for text files (.md, .txt, .org, …), code otherwise.
+    #[default]
+    Auto,
+    Journal,
+    Code,
+}
+
+/// One layer of settings: every key optional. The same struct is the TOML
+/// schema, the `AI_COMMIT_*` schema and what faces pass as overrides.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Ollama model name; resolved against `/api/tags` (`gemma3` → `gemma3:latest`).
+    pub model: Option<String>,
+    /// Ollama address: `host:port` or a URL.
+    pub host: Option<String>,
+    /// Total seconds allowed for the model call before the fallback is used.
+    pub timeout: Option<f64>,
+    /// Seconds to establish the connection to Ollama.
+    pub connect_timeout: Option<f64>,
+    /// Seconds to wait for the first streamed line (includes model load time).
+    pub first_token_timeout: Option<f64>,
+    /// Push after committing.
+    pub push: Option<bool>,
+    /// Template for the fallback message; `{file}` is the changed file (or "N files").
+    pub fallback_message: Option<String>,
+    /// A prompt file path, or the prompt text itself.
+    pub prompt: Option<String>,
+    pub prompt_kind: Option<PromptKind>,
+    pub temperature: Option<f32>,
+    /// Context window asked of Ollama; the diff is budgeted to fit in it.
+    pub num_ctx: Option<u32>,
+    /// Most tokens the model may write.
+    pub num_predict: Option<u32>,
+    /// How long Ollama keeps the model loaded: "30m", "1h", "-1" (forever), "0".
+    pub keep_alive: Option<String>,
+    /// Longest subject line, in characters.
+    pub max_subject: Option<usize>,
+    /// Keep a body (lines after the subject) when the model writes one.
+    pub body: Option<bool>,
+}
+
+impl Settings {
+    /// Values of `other` win where set.
+    pub fn merge(&mut self, other: Settings) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
+        }
+        take!(
+            model,
+            host,
+            timeout,
+            connect_timeout,
+            first_token_timeout,
+            push,
+            fallback_message,
+            prompt,
+            prompt_kind,
+            temperature,
+            num_ctx,
+            num_predict,
+            keep_alive,
+            max_subject,
+            body
+        );
+    }
+
+    /// Parse a TOML document (a config file's text).
+    pub fn from_toml(text: &str, origin: &str) -> Result<Settings, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::new(origin, e.to_string().trim_end()))
+    }
+
+    /// Read the `AI_COMMIT_*` variables from `vars`. Values are read as TOML
+    /// scalars when they parse as one (`30`, `false`), else as strings.
+    pub fn from_env_vars<I>(vars: I) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut table = toml::Table::new();
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("AI_COMMIT_") else {
+                continue;
+            };
+            if key == "CONFIG" {
+                continue; // the config file's path, handled by `global_file`
+            }
+            let key = key.to_ascii_lowercase();
+            let parsed = format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value.clone()));
+            table.insert(key, parsed);
+        }
+        Settings::deserialize(table).map_err(|e| {
+            ConfigError::new(
+                "the environment (AI_COMMIT_* variables)",
+                e.to_string().trim_end(),
+            )
+        })
+    }
+}
+
+/// The effective configuration, every value filled and validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub model: String,
+    pub host: String,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub first_token_timeout: Duration,
+    pub push: bool,
+    pub fallback_message: String,
+    pub prompt: Option<String>,
+    pub prompt_kind: PromptKind,
+    pub temperature: f32,
+    pub num_ctx: u32,
+    pub num_predict: u32,
+    pub keep_alive: String,
+    pub max_subject: usize,
+    pub body: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            model: DEFAULT_MODEL.into(),
+            host: DEFAULT_HOST.into(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(3),
+            first_token_timeout: Duration::from_secs(30),
+            push: true,
+            fallback_message: DEFAULT_FALLBACK.into(),
+            prompt: None,
+            prompt_kind: PromptKind::Auto,
+            temperature: 0.2,
+            num_ctx: 8192,
+            num_predict: 200,
+            keep_alive: "30m".into(),
+            max_subject: 72,
+            body: true,
+        }
+    }
+}
+
+/// Where the global config file lives: `AI_COMMIT_CONFIG`, else
+/// `$XDG_CONFIG_HOME/ai-commit/config.toml` (via `dirs`).
+pub fn global_file() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("AI_COMMIT_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    dirs::config_dir().map(|d| d.join("ai-commit").join("config.toml"))
+}
+
+fn read_file_layer(path: &Path) -> Result<Option<Settings>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Settings::from_toml(&text, &path.display().to_string()).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ConfigError::new(
+            path.display().to_string(),
+            format!("cannot read it: {e}"),
+        )),
+    }
+}
+
+impl Config {
+    /// Load every layer for a run in `repo_root` (if known), with the face's
+    /// `overrides` on top.
+    pub fn load(repo_root: Option<&Path>, overrides: Settings) -> Result<Config, ConfigError> {
+        let mut s = Settings::default();
+        if let Ok(h) = std::env::var("OLLAMA_HOST") {
+            if !h.trim().is_empty() {
+                s.host = Some(h);
+            }
+        }
+        if let Some(path) = global_file() {
+            if let Some(layer) = read_file_layer(&path)? {
+                s.merge(layer);
+            }
+        }
+        if let Some(root) = repo_root {
+            if let Some(layer) = read_file_layer(&root.join(REPO_FILE))? {
+                s.merge(layer);
+            }
+        }
+        s.merge(Settings::from_env_vars(std::env::vars())?);
+        s.merge(overrides);
+        Config::resolve(s)
+    }
+
+    /// Fill defaults and validate values, naming the key that is wrong.
+    pub fn resolve(s: Settings) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let secs = |key: &str, v: Option<f64>, def: Duration| -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(def),
+                Some(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => {
+                    Ok(Duration::from_secs_f64(x))
+                }
+                Some(x) => Err(ConfigError::new(
+                    format!("key `{key}`"),
+                    format!("{x} is not a number of seconds between 0 and 86400"),
+                )),
+            }
+        };
+        let bad = |key: &str, msg: String| ConfigError::new(format!("key `{key}`"), msg);
+
+        let model = s.model.unwrap_or(d.model);
+        if model.trim().is_empty() || model.chars().any(char::is_whitespace) {
+            return Err(bad("model", format!("{model:?} is not a model name")));
+        }
+        let host = s.host.unwrap_or(d.host);
+        crate::model::host::normalize(&host).map_err(|e| bad("host", e))?;
+        let fallback_message = s.fallback_message.unwrap_or(d.fallback_message);
+        if fallback_message.trim().is_empty() {
+            return Err(bad("fallback_message", "must not be empty".into()));
+        }
+        let temperature = s.temperature.unwrap_or(d.temperature);
+        if !(0.0..=2.0).contains(&temperature) {
+            return Err(bad(
+                "temperature",
+                format!("{temperature} is outside 0.0..=2.0"),
+            ));
+        }
+        let num_ctx = s.num_ctx.unwrap_or(d.num_ctx);
+        let num_predict = s.num_predict.unwrap_or(d.num_predict);
+        if num_ctx < 512 {
+            return Err(bad(
+                "num_ctx",
+                format!("{num_ctx} is too small (at least 512)"),
+            ));
+        }
+        if num_predict < 8 || num_predict >= num_ctx / 2 {
+            return Err(bad(
+                "num_predict",
+                format!(
+                    "{num_predict} must be at least 8 and less than half of num_ctx ({num_ctx})"
+                ),
+            ));
+        }
+        let keep_alive = s.keep_alive.unwrap_or(d.keep_alive);
+        crate::model::parse_keep_alive(&keep_alive).map_err(|e| bad("keep_alive", e))?;
+        let max_subject = s.max_subject.unwrap_or(d.max_subject);
+        if !(20..=200).contains(&max_subject) {
+            return Err(bad(
+                "max_subject",
+                format!("{max_subject} is outside 20..=200"),
+            ));
+        }
+        Ok(Config {
+            model,
+            host,
+            timeout: secs("timeout", s.timeout, d.timeout)?,
+            connect_timeout: secs("connect_timeout", s.connect_timeout, d.connect_timeout)?,
+            first_token_timeout: secs(
+                "first_token_timeout",
+                s.first_token_timeout,
+                d.first_token_timeout,
+            )?,
+            push: s.push.unwrap_or(d.push),
+            fallback_message,
+            prompt: s.prompt.filter(|p| !p.trim().is_empty()),
+            prompt_kind: s.prompt_kind.unwrap_or(d.prompt_kind),
+            temperature,
+            num_ctx,
+            num_predict,
+            keep_alive,
+            max_subject,
+            body: s.body.unwrap_or(d.body),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Settings::from_toml("modle = \"x\"\n", "test.toml").unwrap_err();
+        assert!(err.to_string().contains("modle"), "{err}");
+        assert!(err.to_string().contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_type_is_named() {
+        let err = Settings::from_toml("timeout = \"soon\"\n", "f").unwrap_err();
+        assert!(err.to_string().contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let s = Settings::from_toml("temperature = 9.0\n", "f").unwrap();
+        let err = Config::resolve(s).unwrap_err();
+        assert!(err.to_string().contains("temperature"), "{err}");
+        let s = Settings::from_toml("keep_alive = \"soon\"\n", "f").unwrap();
+        assert!(Config::resolve(s)
+            .unwrap_err()
+            .to_string()
+            .contains("keep_alive"));
+    }
+
+    #[test]
+    fn env_layer_parses_types_and_rejects_unknown() {
+        let s = Settings::from_env_vars([
+            ("AI_COMMIT_TIMEOUT".to_string(), "12".to_string()),
+            ("AI_COMMIT_PUSH".to_string(), "false".to_string()),
+            ("AI_COMMIT_MODEL".to_string(), "llama3.2:1b".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ])
+        .unwrap();
+        assert_eq!(s.timeout, Some(12.0));
+        assert_eq!(s.push, Some(false));
+        assert_eq!(s.model.as_deref(), Some("llama3.2:1b"));
+        let err = Settings::from_env_vars([("AI_COMMIT_MODLE".into(), "x".into())]).unwrap_err();
+        assert!(err.to_string().contains("modle"), "{err}");
+    }
+
+    #[test]
+    fn later_layers_win() {
+        let mut s = Settings::from_toml("model = \"a\"\npush = false\n", "f").unwrap();
+        s.merge(Settings {
+            model: Some("b".into()),
+            ..Default::default()
+        });
+        let c = Config::resolve(s).unwrap();
+        assert_eq!(c.model, "b");
+        assert!(!c.push);
+        assert_eq!(c.timeout, Duration::from_secs(60));
+    }
+}

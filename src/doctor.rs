@@ -1,0 +1,166 @@
+//! Health checks shared by `ai-commit doctor` and `:checkhealth ai_commit`.
+
+use std::path::Path;
+
+use serde::Serialize;
+use tokio::runtime::Handle;
+
+use crate::config::{Config, Settings};
+use crate::git::remote::{local_path, push_target};
+use crate::git::Repo;
+use crate::model::Client;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub level: Level,
+    pub detail: String,
+}
+
+fn check(name: &'static str, level: Level, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        level,
+        detail: detail.into(),
+    }
+}
+
+/// Run every check for the repository around `cwd`.
+pub fn run(cwd: &Path, settings: &Settings, rt: &Handle) -> Vec<Check> {
+    let mut out = Vec::new();
+    let repo = Repo::discover(cwd);
+    let root = repo.as_ref().ok().map(|r| r.workdir.clone());
+    let cfg = match Config::load(root.as_deref(), settings.clone()) {
+        Ok(c) => {
+            out.push(check("config", Level::Ok, "configuration is valid"));
+            c
+        }
+        Err(e) => {
+            out.push(check("config", Level::Fail, e.to_string()));
+            Config::default()
+        }
+    };
+
+    match Client::new(&cfg) {
+        Err(e) => out.push(check("ollama", Level::Fail, e.to_string())),
+        Ok(client) => {
+            let (version, model) = rt.block_on(async {
+                let v = client.version().await;
+                let m = match &v {
+                    Ok(_) => Some(client.resolve_model(&cfg.model).await),
+                    Err(_) => None,
+                };
+                (v, m)
+            });
+            match version {
+                Ok(v) => out.push(check(
+                    "ollama",
+                    Level::Ok,
+                    format!("Ollama {v} is running at {}", client.host()),
+                )),
+                Err(e) => out.push(check(
+                    "ollama",
+                    Level::Warn,
+                    format!("{e} (commits still work, with the fallback message)"),
+                )),
+            }
+            match model {
+                Some(Ok(name)) => out.push(check("model", Level::Ok, format!("{name} is pulled"))),
+                Some(Err(e)) => out.push(check("model", Level::Warn, e.to_string())),
+                None => {}
+            }
+        }
+    }
+
+    let repo = match repo {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(check("repository", Level::Warn, e.to_string()));
+            return out;
+        }
+    };
+    out.push(check(
+        "repository",
+        Level::Ok,
+        format!(
+            "{} (branch {})",
+            repo.workdir.display(),
+            repo.branch().unwrap_or_else(|| "detached".into())
+        ),
+    ));
+    match repo.check_state() {
+        Ok(()) => {}
+        Err(e) => out.push(check("state", Level::Warn, e.to_string())),
+    }
+    match repo.signature() {
+        Ok(sig) => out.push(check(
+            "identity",
+            Level::Ok,
+            format!(
+                "{} <{}>",
+                sig.name().unwrap_or("?"),
+                sig.email().unwrap_or("?")
+            ),
+        )),
+        Err(e) => out.push(check("identity", Level::Fail, e.to_string())),
+    }
+    if !cfg.push {
+        out.push(check("remote", Level::Ok, "pushing is off (push = false)"));
+        return out;
+    }
+    match push_target(&repo) {
+        Err(e) => out.push(check("remote", Level::Warn, e.to_string())),
+        Ok(t) => match local_path(&t.url, &repo.workdir) {
+            Some(p) if !p.exists() => out.push(check(
+                "remote",
+                Level::Warn,
+                format!(
+                    "{} ({}) does not exist: is its disk mounted? Commits are kept and pushed later",
+                    t.remote,
+                    p.display()
+                ),
+            )),
+            Some(p) => match git2::Repository::open(&p) {
+                Ok(r) if r.is_bare() => out.push(check(
+                    "remote",
+                    Level::Ok,
+                    format!("{} → {} (bare, {})", t.branch, p.display(), t.remote_ref),
+                )),
+                Ok(_) => out.push(check(
+                    "remote",
+                    Level::Fail,
+                    format!("{} has a work tree; use a bare repository", p.display()),
+                )),
+                Err(e) => out.push(check(
+                    "remote",
+                    Level::Fail,
+                    format!("{} is not a repository: {}", p.display(), e.message()),
+                )),
+            },
+            None => {
+                let git = std::process::Command::new("git").arg("--version").output();
+                match git {
+                    Ok(o) if o.status.success() => out.push(check(
+                        "remote",
+                        Level::Ok,
+                        format!("{} → {} (network remote, pushed with git)", t.branch, t.url),
+                    )),
+                    _ => out.push(check(
+                        "remote",
+                        Level::Fail,
+                        format!("{} is a network remote and needs `git` installed to push", t.url),
+                    )),
+                }
+            }
+        },
+    }
+    out
+}

@@ -1,0 +1,245 @@
+//! Git through libgit2 (git2): no `git` binary on the commit path.
+
+pub mod diff;
+pub mod push;
+pub mod remote;
+pub mod stage;
+
+use std::path::{Path, PathBuf};
+
+use git2::{ErrorCode, Repository, RepositoryState, Signature};
+
+use crate::error::{Error, Result};
+
+/// An opened, non-bare repository.
+pub struct Repo {
+    pub git: Repository,
+    /// The work tree, canonicalized (for comparing user paths).
+    pub workdir: PathBuf,
+}
+
+/// The nearest existing ancestor of `path` (a deleted file's directory may
+/// be gone too), canonicalized.
+fn existing_ancestor(path: &Path) -> Option<PathBuf> {
+    let mut cur = Some(path);
+    while let Some(p) = cur {
+        if let Ok(c) = p.canonicalize() {
+            return Some(c);
+        }
+        cur = p.parent();
+    }
+    None
+}
+
+impl Repo {
+    /// Discover the repository that holds `path` (a file or a directory).
+    pub fn discover(path: &Path) -> Result<Repo> {
+        let abs = absolute(path)?;
+        let start = existing_ancestor(&abs).ok_or_else(|| Error::NotARepo { path: abs.clone() })?;
+        let git = Repository::discover(&start).map_err(|e| match e.code() {
+            ErrorCode::NotFound => Error::NotARepo { path: abs.clone() },
+            _ => Error::git(
+                format!("cannot open the repository holding {}", abs.display()),
+                e,
+            ),
+        })?;
+        let Some(workdir) = git.workdir() else {
+            return Err(Error::BareRepo {
+                path: git.path().to_path_buf(),
+            });
+        };
+        let workdir = workdir
+            .canonicalize()
+            .map_err(|e| Error::io(format!("cannot resolve {}", workdir.display()), e))?;
+        Ok(Repo { git, workdir })
+    }
+
+    /// `path` relative to the work tree, with `/` separators as git stores it.
+    pub fn relative(&self, path: &Path) -> Result<String> {
+        let abs = absolute(path)?;
+        // Canonicalize the directories only: the file itself may be deleted,
+        // or a symlink that must be staged as a link, not as its target.
+        let (mut dir, name) = match (abs.parent(), abs.file_name()) {
+            (Some(d), Some(n)) => (d, Some(n)),
+            _ => (abs.as_path(), None),
+        };
+        let mut missing = Vec::new();
+        let canon = loop {
+            match dir.canonicalize() {
+                Ok(c) => break c,
+                Err(_) => match (dir.parent(), dir.file_name()) {
+                    (Some(parent), Some(n)) => {
+                        missing.push(n);
+                        dir = parent;
+                    }
+                    _ => break dir.to_path_buf(),
+                },
+            }
+        };
+        let mut full = canon;
+        full.extend(missing.iter().rev());
+        full.extend(name);
+        let rel = full
+            .strip_prefix(&self.workdir)
+            .map_err(|_| Error::OutsideRepo {
+                path: path.to_path_buf(),
+                workdir: self.workdir.clone(),
+            })?;
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if parts.first().is_some_and(|p| p == ".git") {
+            return Err(Error::InsideGitDir {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(parts.join("/"))
+    }
+
+    /// Refuse states in which a commit would be wrong or could be lost.
+    pub fn check_state(&self) -> Result<()> {
+        let (operation, command) = match self.git.state() {
+            RepositoryState::Clean => ("", ""),
+            RepositoryState::Merge => ("merge", "merge"),
+            RepositoryState::Revert | RepositoryState::RevertSequence => ("revert", "revert"),
+            RepositoryState::CherryPick | RepositoryState::CherryPickSequence => {
+                ("cherry-pick", "cherry-pick")
+            }
+            RepositoryState::Bisect => ("bisect", "bisect"),
+            RepositoryState::Rebase
+            | RepositoryState::RebaseInteractive
+            | RepositoryState::RebaseMerge => ("rebase", "rebase"),
+            RepositoryState::ApplyMailbox | RepositoryState::ApplyMailboxOrRebase => {
+                ("git am", "am")
+            }
+        };
+        if !operation.is_empty() {
+            return Err(Error::OperationInProgress { operation, command });
+        }
+        if self.git.head_detached().unwrap_or(false) {
+            return Err(Error::DetachedHead);
+        }
+        Ok(())
+    }
+
+    /// The repository's configuration as `git` would read it. libgit2 ignores
+    /// `GIT_CONFIG_GLOBAL` and `GIT_CONFIG_NOSYSTEM`; users (and test
+    /// sandboxes, and home-manager setups) rely on them, so when either is
+    /// set the levels are assembled here.
+    pub fn config(&self) -> Result<git2::Config> {
+        let err = |e| Error::git("cannot read git config", e);
+        let global = std::env::var_os("GIT_CONFIG_GLOBAL");
+        let nosystem = std::env::var_os("GIT_CONFIG_NOSYSTEM")
+            .is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+        if global.is_none() && !nosystem {
+            return self.git.config().map_err(err);
+        }
+        let mut cfg = git2::Config::new().map_err(err)?;
+        if !nosystem {
+            if let Ok(p) = git2::Config::find_system() {
+                cfg.add_file(&p, git2::ConfigLevel::System, false)
+                    .map_err(err)?;
+            }
+        }
+        match global {
+            Some(g) if !g.is_empty() => {
+                let p = PathBuf::from(g);
+                if p.exists() {
+                    cfg.add_file(&p, git2::ConfigLevel::Global, false)
+                        .map_err(err)?;
+                }
+            }
+            Some(_) => {} // GIT_CONFIG_GLOBAL="" means no global config
+            None => {
+                for p in [git2::Config::find_xdg(), git2::Config::find_global()]
+                    .into_iter()
+                    .flatten()
+                {
+                    cfg.add_file(&p, git2::ConfigLevel::Global, false)
+                        .map_err(err)?;
+                }
+            }
+        }
+        let local = self.git.path().join("config");
+        if local.exists() {
+            cfg.add_file(&local, git2::ConfigLevel::Local, false)
+                .map_err(err)?;
+        }
+        Ok(cfg)
+    }
+
+    /// The author/committer identity, as git finds it: `GIT_AUTHOR_NAME` /
+    /// `GIT_AUTHOR_EMAIL` (then the committer variables), else `user.name`
+    /// and `user.email`. Checked before any model call.
+    pub fn signature(&self) -> Result<Signature<'static>> {
+        let cfg = self.config()?;
+        let pick = |envs: &[&str], key: &str| {
+            envs.iter()
+                .find_map(|k| std::env::var(k).ok())
+                .or_else(|| cfg.get_string(key).ok())
+                .filter(|s| !s.trim().is_empty())
+        };
+        let name = pick(&["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"], "user.name");
+        let email = pick(&["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"], "user.email");
+        match (name, email) {
+            (None, _) => Err(Error::NoIdentity {
+                missing: "user.name",
+            }),
+            (_, None) => Err(Error::NoIdentity {
+                missing: "user.email",
+            }),
+            (Some(n), Some(e)) => {
+                Signature::now(&n, &e).map_err(|e| Error::git("invalid git identity", e))
+            }
+        }
+    }
+
+    /// The current branch's short name (`None` on a detached HEAD).
+    pub fn branch(&self) -> Option<String> {
+        match self.git.head() {
+            Ok(h) if h.is_branch() => h.shorthand().ok().map(String::from),
+            Ok(_) => None,
+            // Unborn branch: HEAD is a symbolic ref to a branch with no commit.
+            Err(_) => self
+                .git
+                .find_reference("HEAD")
+                .ok()
+                .and_then(|r| r.symbolic_target().ok().flatten().map(String::from))
+                .and_then(|t| t.strip_prefix("refs/heads/").map(String::from)),
+        }
+    }
+
+    /// Commit the tree `tree` on the current branch (creating it on an unborn
+    /// HEAD). Returns the new commit's oid.
+    pub fn commit(&self, tree: git2::Oid, message: &str, sig: &Signature<'_>) -> Result<git2::Oid> {
+        let tree = self
+            .git
+            .find_tree(tree)
+            .map_err(|e| Error::git("cannot read the staged tree", e))?;
+        let parent = match self.git.head() {
+            Ok(h) => Some(
+                h.peel_to_commit()
+                    .map_err(|e| Error::git("cannot read HEAD's commit", e))?,
+            ),
+            Err(e) if e.code() == ErrorCode::UnbornBranch || e.code() == ErrorCode::NotFound => {
+                None
+            }
+            Err(e) => return Err(Error::git("cannot read HEAD", e)),
+        };
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        self.git
+            .commit(Some("HEAD"), sig, sig, message, &tree, &parents)
+            .map_err(|e| {
+                Error::git(
+                    "cannot create the commit (another git may have moved the branch; run again)",
+                    e,
+                )
+            })
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path)
+        .map_err(|e| Error::io(format!("cannot resolve {}", path.display()), e))
+}

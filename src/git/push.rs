@@ -1,0 +1,470 @@
+//! Pushing the current branch. Never forced: a remote that moved on is
+//! reported, not overwritten, and the local commit always stays.
+//!
+//! Local (serverless) bare remotes use our own transport rather than
+//! libgit2's: libgit2 skips the remote's hooks and packs every push with a
+//! delta search (slow on a 10 MB journal). Here, as `git receive-pack` does
+//! for small pushes, the new objects land loose in the remote (hard-linked
+//! when on the same disk, copied otherwise), then `pre-receive` and `update`
+//! may reject, the ref is moved with a compare-and-swap, and `post-receive`
+//! and `post-update` run. Objects of a rejected push stay unreferenced in the
+//! remote, which is harmless (git gc removes them).
+//!
+//! Network remotes (ssh, https) are handed to `git push` when git is
+//! installed, so the user's ssh agent and credential helpers apply.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use git2::{ErrorCode, ObjectType, Oid, Repository};
+use serde::Serialize;
+
+use super::remote::{local_path, push_target, PushTarget};
+use super::Repo;
+
+/// Why a push did not happen. The commit is kept in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("HEAD is detached; there is no branch to push")]
+    Detached,
+
+    #[error("branch {branch} has no upstream and there is no remote named origin; add one with `git remote add origin PATH` (or `ai-commit init --bare PATH`)")]
+    NoRemote { branch: String },
+
+    #[error("remote {remote} ({url}) is not reachable: {detail}. Is its disk mounted? The commit is kept and will be pushed by the next run")]
+    Unreachable {
+        remote: String,
+        url: String,
+        detail: String,
+    },
+
+    #[error("remote {remote} ({url}) has a work tree; pushing into a checked-out repository could overwrite its files. Point the remote at a bare repository (`git init --bare`)")]
+    NotBare { remote: String, url: String },
+
+    #[error("remote {remote} ({url}) is not a git repository")]
+    NotARepo { remote: String, url: String },
+
+    #[error("{remote}/{branch} has commits this clone does not have; bring them in with `ai-commit sync` (or `git pull --rebase`) and push again. Nothing was overwritten")]
+    NonFastForward { remote: String, branch: String },
+
+    #[error("the remote's {hook} hook rejected the push{}", hook_tail(.output))]
+    Rejected { hook: &'static str, output: String },
+
+    #[error("cannot push to {url}: {detail}")]
+    Transport { url: String, detail: String },
+
+    #[error("{context}: {}", .source.message())]
+    Git {
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+fn hook_tail(output: &str) -> String {
+    let t = output.trim();
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!(": {t}")
+    }
+}
+
+impl PushError {
+    pub(crate) fn git(context: impl Into<String>, source: git2::Error) -> Self {
+        PushError::Git {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushReport {
+    pub remote: String,
+    pub url: String,
+    pub branch: String,
+    pub remote_ref: String,
+    /// The remote ref before (None: it was created).
+    pub old: Option<String>,
+    pub new: String,
+    /// Commits that were not on the remote before (pending ones included).
+    pub commits: usize,
+    pub up_to_date: bool,
+    /// What the remote's hooks printed (shown as `remote: …`).
+    pub hook_output: String,
+}
+
+/// Push the current branch to its upstream.
+pub fn push(repo: &Repo) -> Result<PushReport, PushError> {
+    let target = push_target(repo)?;
+    match local_path(&target.url, &repo.workdir) {
+        Some(path) => push_local(repo, &target, &path),
+        None => push_with_git(repo, &target),
+    }
+}
+
+/// Resolve which remote would be used (for progress display).
+pub fn describe(repo: &Repo) -> Option<(String, String)> {
+    push_target(repo).ok().map(|t| (t.remote, t.url))
+}
+
+fn open_remote(target: &PushTarget, path: &Path) -> Result<Repository, PushError> {
+    if !path.exists() {
+        return Err(PushError::Unreachable {
+            remote: target.remote.clone(),
+            url: target.url.clone(),
+            detail: format!("{} does not exist", path.display()),
+        });
+    }
+    let remote = Repository::open(path).map_err(|e| match e.code() {
+        ErrorCode::NotFound => PushError::NotARepo {
+            remote: target.remote.clone(),
+            url: target.url.clone(),
+        },
+        _ => PushError::Unreachable {
+            remote: target.remote.clone(),
+            url: target.url.clone(),
+            detail: e.message().to_string(),
+        },
+    })?;
+    if !remote.is_bare() {
+        return Err(PushError::NotBare {
+            remote: target.remote.clone(),
+            url: target.url.clone(),
+        });
+    }
+    Ok(remote)
+}
+
+fn push_local(repo: &Repo, target: &PushTarget, path: &Path) -> Result<PushReport, PushError> {
+    let remote = open_remote(target, path)?;
+    let new = repo
+        .git
+        .refname_to_id(&target.local_ref)
+        .map_err(|e| PushError::git(format!("cannot read {}", target.local_ref), e))?;
+    let old = match remote.refname_to_id(&target.remote_ref) {
+        Ok(id) => Some(id),
+        Err(e) if e.code() == ErrorCode::NotFound => None,
+        Err(e) => {
+            return Err(PushError::git(
+                format!("cannot read the remote's {}", target.remote_ref),
+                e,
+            ))
+        }
+    };
+    let mut report = PushReport {
+        remote: target.remote.clone(),
+        url: target.url.clone(),
+        branch: target.branch.clone(),
+        remote_ref: target.remote_ref.clone(),
+        old: old.map(|o| o.to_string()),
+        new: new.to_string(),
+        commits: 0,
+        up_to_date: old == Some(new),
+        hook_output: String::new(),
+    };
+    if let Some(old) = old {
+        let known = repo.git.odb().map(|o| o.exists(old)).unwrap_or(false);
+        if old != new && (!known || !repo.git.graph_descendant_of(new, old).unwrap_or(false)) {
+            return Err(PushError::NonFastForward {
+                remote: target.remote.clone(),
+                branch: target
+                    .remote_ref
+                    .trim_start_matches("refs/heads/")
+                    .to_string(),
+            });
+        }
+    }
+    if !report.up_to_date {
+        report.commits = copy_objects(repo, &remote, new, old)?;
+        let zero = Oid::ZERO_SHA1.to_string();
+        let old_hex = old.map(|o| o.to_string()).unwrap_or_else(|| zero.clone());
+        let line = format!("{old_hex} {new} {}\n", target.remote_ref);
+        let hooks = HookRunner::new(&remote);
+        let (ok, out) = hooks.run("pre-receive", &[], &line);
+        report.hook_output.push_str(&out);
+        if !ok {
+            return Err(PushError::Rejected {
+                hook: "pre-receive",
+                output: out,
+            });
+        }
+        let new_hex = new.to_string();
+        let (ok, out) = hooks.run("update", &[&target.remote_ref, &old_hex, &new_hex], "");
+        report.hook_output.push_str(&out);
+        if !ok {
+            return Err(PushError::Rejected {
+                hook: "update",
+                output: out,
+            });
+        }
+        let msg = "push";
+        let updated = match old {
+            None => remote.reference(&target.remote_ref, new, false, msg),
+            Some(old) => remote.reference_matching(&target.remote_ref, new, true, old, msg),
+        };
+        if let Err(e) = updated {
+            // Someone else pushed between our read and our write.
+            return Err(match e.code() {
+                ErrorCode::Exists | ErrorCode::Modified => PushError::NonFastForward {
+                    remote: target.remote.clone(),
+                    branch: target.branch.clone(),
+                },
+                _ => PushError::git(
+                    format!("cannot update {} in {}", target.remote_ref, target.url),
+                    e,
+                ),
+            });
+        }
+        let (_, out) = hooks.run("post-receive", &[], &line);
+        report.hook_output.push_str(&out);
+        let (_, out) = hooks.run("post-update", &[&target.remote_ref], "");
+        report.hook_output.push_str(&out);
+    }
+    // As git does after a push: the tracking ref records what the remote has.
+    repo.git
+        .reference(&target.tracking_ref, new, true, "update by push")
+        .map_err(|e| {
+            PushError::git(
+                format!("pushed, but cannot update {}", target.tracking_ref),
+                e,
+            )
+        })?;
+    Ok(report)
+}
+
+/// Copy every object reachable from `new` that the remote lacks. Returns
+/// the number of commits copied.
+fn copy_objects(
+    repo: &Repo,
+    remote: &Repository,
+    new: Oid,
+    old: Option<Oid>,
+) -> Result<usize, PushError> {
+    let err = |what: &str, e: git2::Error| PushError::git(format!("cannot {what}"), e);
+    let copier = Copier {
+        local: &repo.git,
+        local_dir: repo.git.commondir().join("objects"),
+        remote_odb: remote
+            .odb()
+            .map_err(|e| err("open the remote's objects", e))?,
+        remote_dir: remote.path().join("objects"),
+    };
+    let mut walk = repo.git.revwalk().map_err(|e| err("walk history", e))?;
+    walk.push(new).map_err(|e| err("walk history", e))?;
+    if let Some(old) = old {
+        walk.hide(old).map_err(|e| err("walk history", e))?;
+    }
+    let mut commits = 0;
+    for id in walk {
+        let id = id.map_err(|e| err("walk history", e))?;
+        if copier.remote_odb.exists(id) {
+            continue;
+        }
+        let commit = repo
+            .git
+            .find_commit(id)
+            .map_err(|e| err("read a commit", e))?;
+        copier.tree(commit.tree_id())?;
+        copier.object(id)?;
+        commits += 1;
+    }
+    Ok(commits)
+}
+
+struct Copier<'a> {
+    local: &'a Repository,
+    local_dir: PathBuf,
+    remote_odb: git2::Odb<'a>,
+    remote_dir: PathBuf,
+}
+
+impl Copier<'_> {
+    /// A tree and everything below it; a tree the remote has is complete there.
+    fn tree(&self, id: Oid) -> Result<(), PushError> {
+        if self.remote_odb.exists(id) {
+            return Ok(());
+        }
+        let tree = self
+            .local
+            .find_tree(id)
+            .map_err(|e| PushError::git("cannot read a tree", e))?;
+        for entry in tree.iter() {
+            match entry.kind() {
+                Some(ObjectType::Tree) => self.tree(entry.id())?,
+                Some(ObjectType::Blob) if !self.remote_odb.exists(entry.id()) => {
+                    self.object(entry.id())?
+                }
+                _ => {} // blobs it has; submodule commits live elsewhere
+            }
+        }
+        self.object(id)
+    }
+
+    /// One object: its loose file linked or copied as is (no recompression),
+    /// or, when it is packed here, read and written through libgit2.
+    fn object(&self, id: Oid) -> Result<(), PushError> {
+        let hex = id.to_string();
+        let (dir, file) = hex.split_at(2);
+        let src = self.local_dir.join(dir).join(file);
+        let dst_dir = self.remote_dir.join(dir);
+        let dst = dst_dir.join(file);
+        if src.is_file() {
+            let io = |e: std::io::Error| PushError::Transport {
+                url: self.remote_dir.display().to_string(),
+                detail: format!("cannot write object {hex}: {e}"),
+            };
+            std::fs::create_dir_all(&dst_dir).map_err(io)?;
+            if dst.exists() || std::fs::hard_link(&src, &dst).is_ok() {
+                return Ok(());
+            }
+            // Another disk: copy under a temporary name, then rename, so a
+            // reader never sees half an object.
+            let tmp = dst_dir.join(format!(".tmp-{file}-{}", std::process::id()));
+            std::fs::copy(&src, &tmp).map_err(io)?;
+            std::fs::rename(&tmp, &dst).map_err(io)?;
+            return Ok(());
+        }
+        let odb = self
+            .local
+            .odb()
+            .map_err(|e| PushError::git("cannot open objects", e))?;
+        let obj = odb
+            .read(id)
+            .map_err(|e| PushError::git(format!("cannot read object {hex}"), e))?;
+        self.remote_odb
+            .write(obj.kind(), obj.data())
+            .map_err(|e| PushError::git(format!("cannot write object {hex} to the remote"), e))?;
+        Ok(())
+    }
+}
+
+/// Runs a bare repository's server-side hooks the way receive-pack does:
+/// in the repository directory with `GIT_DIR=.`.
+struct HookRunner {
+    dir: PathBuf,
+    hooks: PathBuf,
+}
+
+impl HookRunner {
+    fn new(remote: &Repository) -> HookRunner {
+        let dir = remote.path().to_path_buf();
+        let hooks = remote
+            .config()
+            .ok()
+            .and_then(|c| c.get_path("core.hooksPath").ok())
+            .map(|p| if p.is_absolute() { p } else { dir.join(p) })
+            .unwrap_or_else(|| dir.join("hooks"));
+        HookRunner { dir, hooks }
+    }
+
+    /// Run `name` if it exists and is executable. Returns (succeeded, output).
+    fn run(&self, name: &str, args: &[&str], stdin: &str) -> (bool, String) {
+        let path = self.hooks.join(name);
+        if !is_executable(&path) {
+            return (true, String::new());
+        }
+        let child = Command::new(&path)
+            .args(args)
+            .current_dir(&self.dir)
+            .env("GIT_DIR", ".")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_OBJECT_DIRECTORY")
+            .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES")
+            .env_remove("GIT_PREFIX")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => return (false, format!("cannot run hook {}: {e}", path.display())),
+        };
+        if let Some(mut input) = child.stdin.take() {
+            // A hook that does not read its input closes the pipe: not an error.
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        match child.wait_with_output() {
+            Ok(out) => {
+                let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&out.stderr));
+                (out.status.success(), text)
+            }
+            Err(e) => (false, format!("hook {name} failed: {e}")),
+        }
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+/// ssh/https: `git push` (never `--force`), if git is installed.
+fn push_with_git(repo: &Repo, target: &PushTarget) -> Result<PushReport, PushError> {
+    let new = repo
+        .git
+        .refname_to_id(&target.local_ref)
+        .map_err(|e| PushError::git(format!("cannot read {}", target.local_ref), e))?;
+    let refspec = format!("{}:{}", target.local_ref, target.remote_ref);
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&repo.workdir)
+        .args(["push", "--porcelain", &target.remote, &refspec])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| PushError::Transport {
+            url: target.url.clone(),
+            detail: format!(
+                "network remotes are pushed with git's own transport, and running `git` failed ({e}); install git, or use a local bare repository"
+            ),
+        })?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        if text.contains("non-fast-forward") || text.contains("fetch first") {
+            return Err(PushError::NonFastForward {
+                remote: target.remote.clone(),
+                branch: target.branch.clone(),
+            });
+        }
+        let detail = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .last()
+            .unwrap_or("git push failed")
+            .to_string();
+        return Err(PushError::Transport {
+            url: target.url.clone(),
+            detail,
+        });
+    }
+    Ok(PushReport {
+        remote: target.remote.clone(),
+        url: target.url.clone(),
+        branch: target.branch.clone(),
+        remote_ref: target.remote_ref.clone(),
+        old: None,
+        new: new.to_string(),
+        commits: 0,
+        up_to_date: text.contains("[up to date]"),
+        hook_output: String::new(),
+    })
+}

@@ -1,0 +1,224 @@
+//! The one pipeline both faces run:
+//! stage → diff → prompt → stream → sanitize (or fallback) → commit → push.
+//!
+//! Git work is synchronous (libgit2); the model call is async and driven on
+//! the caller's tokio runtime via `Handle::block_on`, so this function is
+//! called from a worker thread (the Neovim face) or the CLI's main thread.
+//! Checks that can refuse the run (repo state, identity) come before anything
+//! is changed, and the model is never asked before they pass.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tokio::runtime::Handle;
+
+use crate::cancel::Cancel;
+use crate::config::{Config, Settings};
+use crate::error::{Error, Result};
+use crate::event::{Event, MessageSource, Outcome, PushStatus};
+use crate::git::stage::{stage, Target};
+use crate::git::{diff, push, Repo};
+use crate::message::{self, Shape};
+use crate::model::{Client, ModelError};
+use crate::prompt;
+
+/// One run's request, as a face builds it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub target: Target,
+    /// Where to find the repository when no path is given.
+    pub cwd: PathBuf,
+    /// The face's options (CLI flags, Lua `setup{}`), over the config files.
+    pub settings: Settings,
+    /// Build the message only: nothing staged on disk, nothing committed.
+    pub dry_run: bool,
+    /// Use this message instead of asking the model.
+    pub message: Option<String>,
+}
+
+/// Called with the message before committing (review / `--edit`): returns
+/// the message to use, or `None` to abort.
+pub type Review<'a> = &'a mut dyn FnMut(&str) -> Result<Option<String>>;
+
+/// Run the pipeline. `events` sees progress in order; the result says what
+/// was done. A failed push is part of a successful [`Outcome`].
+pub fn run(
+    req: &Request,
+    rt: &Handle,
+    cancel: &Cancel,
+    events: &mut dyn FnMut(Event),
+    review: Option<Review<'_>>,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let repo = open_repo(req)?;
+    let cfg = Config::load(Some(&repo.workdir), req.settings.clone())?;
+    repo.check_state()?;
+    let sig = repo.signature()?;
+
+    let (mut index, mut paths) = stage(&repo, &req.target, !req.dry_run)?;
+    let files = diff::staged(&repo, &index)?;
+    if files.is_empty() {
+        let detail = match &req.target {
+            Target::Paths(_) => format!("{} unchanged since the last commit", paths.join(", ")),
+            Target::AllTracked => "no tracked file has changed".to_string(),
+            Target::Index => "nothing is staged".to_string(),
+        };
+        return Err(Error::NothingToCommit { detail });
+    }
+    // What the commit contains is what the message should name.
+    paths = files.iter().map(|f| f.path.clone()).collect();
+    let stats = diff::stats(&files);
+    events(Event::Staged {
+        paths: paths.clone(),
+    });
+    events(Event::Diff(stats.clone()));
+
+    let (mut text, mut source) = match &req.message {
+        Some(m) => (m.clone(), MessageSource::User),
+        None => {
+            let template = prompt::template(&cfg, &paths)
+                .map_err(|e| Error::io("cannot read the prompt file", e))?;
+            let prompt = prompt::build(&cfg, &template, &files);
+            message_or_fallback(&cfg, &prompt, &paths, rt, cancel, events)?
+        }
+    };
+    events(Event::Message {
+        text: text.clone(),
+        source: source.clone(),
+    });
+    if let Some(review) = review {
+        match review(&text)? {
+            Some(edited) if !edited.trim().is_empty() => {
+                if edited.trim() != text.trim() {
+                    source = MessageSource::User;
+                }
+                text = edited.trim().to_string();
+            }
+            _ => return Err(Error::EmptyMessage),
+        }
+    }
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+
+    let mut outcome = Outcome {
+        oid: None,
+        branch: repo.branch(),
+        message: text.clone(),
+        source,
+        paths,
+        stats,
+        push: PushStatus::Skipped,
+        elapsed_ms: 0,
+    };
+    if req.dry_run {
+        outcome.elapsed_ms = started.elapsed().as_millis();
+        return Ok(outcome);
+    }
+
+    let tree = index
+        .write_tree()
+        .map_err(|e| Error::git("cannot write the staged tree", e))?;
+    let oid = repo.commit(tree, &text, &sig)?;
+    outcome.oid = Some(oid.to_string());
+    events(Event::Committed {
+        oid: oid.to_string(),
+    });
+
+    // From here on the commit is safe; push problems are reported, not raised.
+    if cfg.push {
+        if let Some((remote, url)) = push::describe(&repo) {
+            events(Event::Pushing { remote, url });
+        }
+        outcome.push = match push::push(&repo) {
+            Ok(report) => {
+                events(Event::Pushed(report.clone()));
+                PushStatus::Pushed(report)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                events(Event::PushFailed {
+                    reason: reason.clone(),
+                });
+                PushStatus::Failed { reason }
+            }
+        };
+    }
+    outcome.elapsed_ms = started.elapsed().as_millis();
+    Ok(outcome)
+}
+
+/// The repository of the first path (all paths must share it), else of `cwd`.
+fn open_repo(req: &Request) -> Result<Repo> {
+    let Target::Paths(paths) = &req.target else {
+        return Repo::discover(&req.cwd);
+    };
+    let Some(first) = paths.first() else {
+        return Repo::discover(&req.cwd);
+    };
+    let first = req.cwd.join(first);
+    let repo = Repo::discover(&first)?;
+    for p in &paths[1..] {
+        let p = req.cwd.join(p);
+        let other = Repo::discover(&p)?;
+        if other.workdir != repo.workdir {
+            return Err(Error::MixedRepos { first, second: p });
+        }
+    }
+    Ok(repo)
+}
+
+/// Ask the model; on any model failure use the fallback and say why.
+/// Only cancellation is an error here.
+pub fn message_or_fallback(
+    cfg: &Config,
+    prompt: &str,
+    paths: &[String],
+    rt: &Handle,
+    cancel: &Cancel,
+    events: &mut dyn FnMut(Event),
+) -> Result<(String, MessageSource)> {
+    match model_message(cfg, prompt, rt, cancel, events) {
+        Ok((text, model)) => Ok((text, MessageSource::Model { model })),
+        Err(ModelError::Cancelled) => Err(Error::Cancelled),
+        Err(e) => Ok((
+            message::fallback(&cfg.fallback_message, paths, cfg.max_subject),
+            MessageSource::Fallback {
+                reason: e.to_string(),
+            },
+        )),
+    }
+}
+
+/// Resolve the model, stream its answer, sanitize it. Returns the message and
+/// the resolved model name.
+pub fn model_message(
+    cfg: &Config,
+    prompt: &str,
+    rt: &Handle,
+    cancel: &Cancel,
+    events: &mut dyn FnMut(Event),
+) -> Result<(String, String), ModelError> {
+    let client = Client::new(cfg)?;
+    rt.block_on(async {
+        let model = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(ModelError::Cancelled),
+            m = client.resolve_model(&cfg.model) => m?,
+        };
+        events(Event::Generating {
+            model: model.clone(),
+            host: client.host().to_string(),
+        });
+        let mut on_token = |t: &str| events(Event::Token(t.to_string()));
+        let generated = client
+            .generate(&model, prompt, cancel, &mut on_token)
+            .await?;
+        let shape = Shape {
+            max_subject: cfg.max_subject,
+            body: cfg.body,
+        };
+        let text = message::sanitize(&generated.text, shape)?;
+        Ok((text, model))
+    })
+}

@@ -1,0 +1,313 @@
+//! Every model scenario of SPEC §4/§9 through the real binary, against the
+//! loopback Ollama server: the exact final message, and the commit both in
+//! the work repo and in the bare remote.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::ollama::{dead_address, FakeOllama, Script};
+use support::{Run, Sandbox};
+
+const FALLBACK: &str = "Update journal.md";
+
+struct Case {
+    sb: Sandbox,
+    fake: Option<FakeOllama>,
+    run: Run,
+}
+
+/// A journal with history, a new entry appended, then `ai-commit journal.md`.
+fn run_journal(fake: Option<FakeOllama>, host: &str, extra: &[&str]) -> Case {
+    let sb = Sandbox::new(host);
+    sb.seed(
+        "journal.md",
+        "# Beginning of Notes\n\nOld entry about nothing.\n",
+    );
+    sb.append(
+        "journal.md",
+        "\n## 2026-11-22\nWalked along the river; saw herons.\n",
+    );
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    args.push("journal.md");
+    let run = sb.ai(&args);
+    Case { sb, fake, run }
+}
+
+fn with_script(script: Script, extra: &[&str]) -> Case {
+    let fake = FakeOllama::start(script);
+    let url = fake.url();
+    run_journal(Some(fake), &url, extra)
+}
+
+/// The run committed `expected` (from the model or the fallback), and pushed it.
+fn assert_committed(c: &Case, expected: &str, source: &str) -> serde_json::Value {
+    c.run.ok();
+    let j = c.run.json();
+    assert_eq!(j["message"], expected, "stderr: {}", c.run.stderr);
+    assert_eq!(j["source"], source, "{j}");
+    assert_eq!(c.sb.last_message(&c.sb.work), expected);
+    assert_eq!(
+        c.sb.last_message(&c.sb.bare),
+        expected,
+        "pushed to the bare repo"
+    );
+    assert_eq!(c.sb.head(&c.sb.work), c.sb.head(&c.sb.bare));
+    assert_eq!(j["push"]["status"], "pushed");
+    c.sb.fsck_remote();
+    j
+}
+
+fn assert_fallback(c: &Case, reason_has: &str) {
+    let j = assert_committed(c, FALLBACK, "fallback");
+    let reason = j["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(reason_has),
+        "reason {reason:?} lacks {reason_has:?}"
+    );
+    assert!(
+        c.run.stderr.contains("fallback"),
+        "the reason is shown: {}",
+        c.run.stderr
+    );
+}
+
+#[test]
+fn clean_stream_becomes_the_message() {
+    let c = with_script(
+        Script::tokens(&["Add ", "notes on ", "the river ", "walk"]),
+        &[],
+    );
+    let j = assert_committed(&c, "Add notes on the river walk", "model");
+    assert_eq!(
+        j["model"], "gemma3:latest",
+        "gemma3 resolved against /api/tags"
+    );
+    // The prompt carries the diff, not the whole file, plus the wire options.
+    let fake = c.fake.as_ref().unwrap();
+    let prompts = fake.prompts();
+    assert_eq!(prompts.len(), 1);
+    let p = &prompts[0];
+    let text = p["prompt"].as_str().unwrap();
+    assert!(
+        text.contains("+Walked along the river; saw herons."),
+        "{text}"
+    );
+    assert!(text.contains("journal.md | +3 -0"), "{text}");
+    assert_eq!(p["stream"], true);
+    assert_eq!(p["model"], "gemma3:latest");
+    assert_eq!(p["options"]["num_ctx"], 8192);
+    assert!(p["keep_alive"].is_string());
+}
+
+#[test]
+fn think_blocks_are_dropped() {
+    let c = with_script(
+        Script::tokens(&[
+            "<think>",
+            "The user wrote about herons",
+            "</think>\n\n",
+            "Note herons on the river walk",
+        ]),
+        &[],
+    );
+    assert_committed(&c, "Note herons on the river walk", "model");
+}
+
+#[test]
+fn thinking_fields_are_ignored() {
+    let c = with_script(
+        Script::thinking(&["Let me see", " the diff"], &["Add river walk entry"]),
+        &[],
+    );
+    assert_committed(&c, "Add river walk entry", "model");
+}
+
+#[test]
+fn preamble_is_dropped() {
+    let c = with_script(
+        Script::tokens(&["Here is a commit message", ":\n\n", "Add river walk entry"]),
+        &[],
+    );
+    assert_committed(&c, "Add river walk entry", "model");
+}
+
+#[test]
+fn fences_and_quotes_are_dropped() {
+    let c = with_script(Script::text("```\n\"Add river walk entry\"\n```"), &[]);
+    assert_committed(&c, "Add river walk entry", "model");
+}
+
+#[test]
+fn error_text_from_the_model_is_never_a_message() {
+    let c = with_script(
+        Script::text("Error: model requires more system memory (5.6 GiB) than is available"),
+        &[],
+    );
+    assert_fallback(&c, "is an error, not a commit message");
+}
+
+#[test]
+fn traceback_text_is_never_a_message() {
+    let tb = "Traceback (most recent call last):\n  File \"ai.py\", line 12, in <module>\nrequests.exceptions.ConnectionError: refused";
+    let c = with_script(Script::text(tb), &[]);
+    assert_fallback(&c, "is an error, not a commit message");
+}
+
+#[test]
+fn empty_output_uses_the_fallback() {
+    let c = with_script(Script::tokens(&[]), &[]);
+    assert_fallback(&c, "empty message");
+}
+
+#[test]
+fn unknown_model_names_ollama_pull() {
+    let c = with_script(Script::text("unused"), &["--model", "llama9"]);
+    assert_fallback(&c, "ollama pull llama9");
+    assert!(
+        c.fake.as_ref().unwrap().prompts().is_empty(),
+        "no generate call for a model that is not pulled"
+    );
+}
+
+#[test]
+fn http_404_from_generate_names_ollama_pull() {
+    // /api/tags lists the model but generate says it is gone (deleted meanwhile).
+    let c = with_script(
+        Script::error(
+            404,
+            "model \"gemma3:latest\" not found, try pulling it first",
+        ),
+        &[],
+    );
+    assert_fallback(&c, "ollama pull gemma3");
+}
+
+#[test]
+fn http_500_uses_the_fallback_with_the_servers_words() {
+    let c = with_script(
+        Script::error(500, "llama runner process has terminated: signal: killed"),
+        &[],
+    );
+    assert_fallback(&c, "HTTP 500: llama runner process has terminated");
+}
+
+#[test]
+fn mid_stream_error_line_is_not_lost() {
+    let c = with_script(
+        Script::tokens(&["Add ", "river"]).mid_stream_error("out of memory"),
+        &[],
+    );
+    assert_fallback(&c, "mid-stream: out of memory");
+}
+
+#[test]
+fn garbage_lines_are_a_protocol_error() {
+    let c = with_script(
+        Script::tokens(&["Add ", "entry"]).garbage("<html>502 Bad Gateway</html>"),
+        &[],
+    );
+    assert_fallback(&c, "does not speak Ollama's protocol");
+}
+
+#[test]
+fn lines_split_across_chunks_are_reassembled() {
+    let script = Script::tokens(&["Add ", "notes ", "on the ", "river ", "walk"])
+        .split_every(7)
+        .delay(Duration::from_millis(2));
+    let c = with_script(script, &[]);
+    assert_committed(&c, "Add notes on the river walk", "model");
+}
+
+#[test]
+fn utf8_split_across_chunks_is_kept_intact() {
+    let msg = "Füge Notizen über Reiher hinzu ✓ — 日本語 😀";
+    let pieces: Vec<&str> = vec!["Füge ", "Notizen über ", "Reiher hinzu ✓ — ", "日本語 😀"];
+    // 3-byte chunks cut through nearly every multi-byte character.
+    let c = with_script(
+        Script::tokens(&pieces)
+            .split_every(3)
+            .delay(Duration::from_millis(1)),
+        &[],
+    );
+    assert_committed(&c, msg, "model");
+}
+
+#[test]
+fn slow_stream_completes() {
+    let script =
+        Script::tokens(&["Add ", "river ", "walk ", "entry"]).delay(Duration::from_millis(250));
+    let c = with_script(script, &["--timeout", "20"]);
+    assert_committed(&c, "Add river walk entry", "model");
+}
+
+#[test]
+fn hanging_stream_hits_the_total_timeout_and_still_commits() {
+    let started = Instant::now();
+    let c = with_script(
+        Script::tokens(&["Add ", "river"]).then_hang(),
+        &["--timeout", "1.5"],
+    );
+    assert_fallback(&c, "did not answer in time");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the timeout fired ({:?})",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn endless_stream_is_capped() {
+    let c = with_script(Script::endless("word "), &["--timeout", "30"]);
+    // Output capped client-side, then cut at a word to ≤ 72 characters.
+    let expected = vec!["word"; 14].join(" ");
+    let j = assert_committed(&c, &expected, "model");
+    assert!(j["message"].as_str().unwrap().len() <= 72);
+}
+
+#[test]
+fn cut_stream_before_done_uses_the_fallback() {
+    let c = with_script(Script::tokens(&["Add ", "river ", "walk"]).cut(), &[]);
+    assert_fallback(&c, "ended before it was done");
+}
+
+#[test]
+fn server_down_uses_the_fallback_and_says_so() {
+    let c = run_journal(None, &dead_address(), &[]);
+    assert_fallback(&c, "cannot reach Ollama");
+    assert!(
+        c.run.stderr.contains("ollama serve"),
+        "says what to do: {}",
+        c.run.stderr
+    );
+}
+
+#[test]
+fn ollama_host_without_scheme_works() {
+    let fake = FakeOllama::start(Script::text("Add river walk entry"));
+    let host = fake.addr.to_string(); // "127.0.0.1:PORT", as OLLAMA_HOST is often written
+    let c = run_journal(Some(fake), &host, &[]);
+    assert_committed(&c, "Add river walk entry", "model");
+}
+
+#[test]
+fn prompt_holds_the_diff_not_the_whole_file() {
+    let fake = FakeOllama::start(Script::text("Add river walk entry"));
+    let sb = Sandbox::new(&fake.url());
+    let old: String = (1..=300).map(|i| format!("old line {i}\n")).collect();
+    sb.seed("journal.md", &old);
+    sb.append("journal.md", "new entry about herons\n");
+    sb.ai(&["journal.md"]).ok();
+    let prompts = fake.prompts();
+    let text = prompts[0]["prompt"].as_str().unwrap();
+    assert!(text.contains("+new entry about herons"), "{text}");
+    assert!(
+        text.contains(" old line 300"),
+        "context around the change is kept"
+    );
+    assert!(
+        !text.contains("old line 5\n"),
+        "far-away lines are not sent"
+    );
+}

@@ -30,6 +30,10 @@ const MAX_LINE: usize = 400;
 const MAX_STAT_FILES: usize = 60;
 /// Tokens kept free for the template's own words and the model's framing.
 const SLACK_TOKENS: usize = 64;
+/// Bytes a file's "[… not shown]" line may take, reserved inside its share.
+const TRAILER: usize = 120;
+/// A file whose share is smaller than this is listed in the stats only.
+const MIN_SHARE: usize = 200;
 
 /// File extensions that get the journal/prose prompt under `prompt_kind = "auto"`.
 const PROSE_EXT: &[&str] = &[
@@ -172,19 +176,29 @@ pub fn render_diff(files: &[FileDiff], budget: usize) -> String {
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| needs[i]);
     let mut shares = vec![0usize; texts.len()];
-    let mut left = budget;
+    // Room for the "diffs of N more files not shown" line.
+    let mut left = budget.saturating_sub(TRAILER);
     for (n, &i) in order.iter().enumerate() {
         let fair = left / (order.len() - n);
         shares[i] = needs[i].min(fair);
         left -= shares[i];
     }
     let mut out = String::new();
+    let mut skipped = 0;
     for (i, (f, t)) in texts.iter().enumerate() {
         if needs[i] <= shares[i] {
             render_file(&mut out, f, t, usize::MAX);
+        } else if shares[i] >= MIN_SHARE {
+            render_file(&mut out, f, t, shares[i] - TRAILER);
         } else {
-            render_file(&mut out, f, t, shares[i]);
+            skipped += 1;
         }
+    }
+    if skipped > 0 {
+        let _ = writeln!(
+            out,
+            "[… diffs of {skipped} more files not shown; see the file list]"
+        );
     }
     if out.is_empty() {
         out.push_str("(no text changes to show; see the file list)\n");

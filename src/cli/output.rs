@@ -94,13 +94,12 @@ impl Printer {
         self.end_stream();
         match self.format {
             Format::Json => println!("{}", json_ok(o)),
+            // A dry run's (and `message`'s) output *is* the message, quiet or not.
             Format::Plain => println!("{}", o.message),
+            Format::Text if o.oid.is_none() => println!("{}", o.message),
             Format::Text if self.quiet => {}
             Format::Text => {
-                let Some(oid) = &o.oid else {
-                    println!("{}", o.message);
-                    return;
-                };
+                let oid = o.oid.as_deref().unwrap_or_default();
                 let short = &oid[..oid.len().min(7)];
                 let branch = o.branch.as_deref().unwrap_or("HEAD");
                 let source = match &o.source {

@@ -1,0 +1,418 @@
+//! The CLI's other modes: the ai.py drop-in, `message`, dry runs, `--json`,
+//! `--edit`, `--no-push`, the prepare-commit-msg hook, `doctor`, and config.
+
+mod support;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use support::ollama::{dead_address, FakeOllama, Script};
+use support::{bin, Sandbox};
+
+const MSG: &str = "Add river walk entry";
+
+fn seeded(script: Script) -> (FakeOllama, Sandbox) {
+    let fake = FakeOllama::start(script);
+    let sb = Sandbox::new(&fake.url());
+    sb.seed("journal.md", "# Beginning of Notes\n\nfirst\n");
+    (fake, sb)
+}
+
+fn plain(sb: &Sandbox, args: &[&str], stdin: &str) -> support::Run {
+    let mut cmd = sb.ai_cmd(args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    support::Run::from(child.wait_with_output().unwrap())
+}
+
+const OLD_STYLE_INPUT: &str = "COMMIT STATISTICS:\n journal.md | 2 ++\n 1 file changed, 2 insertions(+)\n\nDETAILED CHANGES:\ndiff --git a/journal.md b/journal.md\n+## 2026-11-22\n+Walked along the river.\n";
+
+#[test]
+fn drop_in_plain_mode_prints_only_the_message() {
+    let (fake, sb) = seeded(Script::tokens(&["Here is the message:\n", MSG]));
+    let r = plain(
+        &sb,
+        &[
+            "--format",
+            "plain",
+            "--prompt",
+            "Write a commit message for this diff.",
+        ],
+        OLD_STYLE_INPUT,
+    );
+    r.ok();
+    assert_eq!(r.stdout, format!("{MSG}\n"));
+    let prompt = fake.prompts()[0]["prompt"].as_str().unwrap().to_string();
+    assert!(
+        prompt.starts_with("Write a commit message for this diff.\n\nCOMMIT STATISTICS:"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("+Walked along the river."));
+    assert_eq!(
+        sb.subjects(&sb.work),
+        vec!["Seed"],
+        "plain mode never commits"
+    );
+}
+
+#[test]
+fn drop_in_plain_mode_failure_prints_nothing_on_stdout() {
+    let (_fake, mut sb) = seeded(Script::text(MSG));
+    sb.ollama = dead_address();
+    let r = plain(
+        &sb,
+        &["--format", "plain", "--prompt", "Describe."],
+        OLD_STYLE_INPUT,
+    );
+    assert_eq!(r.code, 5);
+    assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("cannot reach Ollama"), "{}", r.stderr);
+
+    // Error text from the model is a failure too, never a message.
+    let (_fake, sb) = seeded(Script::text("Error: something broke"));
+    let r = plain(
+        &sb,
+        &["--format", "plain", "--prompt", "Describe."],
+        OLD_STYLE_INPUT,
+    );
+    assert_eq!(r.code, 5);
+    assert_eq!(r.stdout, "");
+    let r = plain(&sb, &["--format", "plain"], "");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no diff on stdin"));
+}
+
+#[test]
+fn plain_mode_bounds_a_huge_stdin() {
+    let (fake, sb) = seeded(Script::text(MSG));
+    let huge: String = (0..60_000)
+        .map(|i| format!("+line {i} of a giant paste\n"))
+        .collect();
+    plain(&sb, &["--format", "plain", "--prompt", "Describe."], &huge).ok();
+    let prompt = fake.prompts()[0]["prompt"].as_str().unwrap().to_string();
+    assert!(
+        prompt.len() / 3 <= 8192 - 200,
+        "prompt of {} bytes fits num_ctx",
+        prompt.len()
+    );
+    assert!(prompt.contains("more lines not shown"));
+}
+
+#[test]
+fn message_subcommand_describes_the_staged_diff_without_committing() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    sb.append("journal.md", "new\n");
+    sb.git_ok(&sb.work, &["add", "journal.md"]);
+    let r = sb.ai(&["message"]);
+    r.ok();
+    assert_eq!(r.stdout.trim(), MSG);
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
+    assert_eq!(
+        sb.git_ok(&sb.work, &["diff", "--cached", "--name-only"])
+            .trim(),
+        "journal.md"
+    );
+}
+
+#[test]
+fn dry_run_stages_nothing_and_commits_nothing() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    sb.append("journal.md", "new\n");
+    let r = sb.ai(&["--dry-run", "journal.md"]);
+    r.ok();
+    assert_eq!(r.stdout.trim(), MSG);
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
+    assert_eq!(
+        sb.git_ok(&sb.work, &["diff", "--cached", "--name-only"]),
+        "",
+        "index untouched"
+    );
+}
+
+#[test]
+fn json_result_has_everything_a_script_needs() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    sb.append("journal.md", "new\nlines\n");
+    let j = sb.ai(&["--json", "journal.md"]).ok().json();
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["oid"].as_str().unwrap(), sb.head(&sb.work));
+    assert_eq!(j["branch"], "main");
+    assert_eq!(j["message"], MSG);
+    assert_eq!(j["source"], "model");
+    assert_eq!(j["paths"][0], "journal.md");
+    assert_eq!(j["stats"]["insertions"], 2);
+    assert_eq!(j["push"]["status"], "pushed");
+    assert!(j["elapsed_ms"].is_u64());
+    // Errors are JSON too.
+    let r = sb.ai(&["--json", "journal.md"]);
+    assert_eq!(r.code, 3);
+    assert_eq!(r.json()["error"]["kind"], "nothing_to_commit");
+}
+
+#[test]
+fn no_push_commits_locally_only() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    sb.append("journal.md", "new\n");
+    let r = sb.ai(&["--no-push", "journal.md"]);
+    r.ok();
+    assert!(r.stdout.contains("not pushed (--no-push)"), "{}", r.stdout);
+    assert_eq!(sb.subjects(&sb.work), vec![MSG, "Seed"]);
+    assert_eq!(sb.subjects(&sb.bare), vec!["Seed"]);
+}
+
+#[test]
+fn text_result_line_names_oid_subject_push_and_time() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    sb.append("journal.md", "new\n");
+    let r = sb.ai(&["journal.md"]);
+    r.ok();
+    let short = &sb.head(&sb.work)[..7];
+    assert!(
+        r.stdout.starts_with(&format!(
+            "[main {short}] {MSG} (gemma3:latest; pushed to origin; "
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.trim_end().ends_with(" s)"));
+    assert_eq!(r.stderr, "", "no progress noise when not on a TTY");
+}
+
+#[test]
+fn edit_opens_the_editor_and_an_empty_message_aborts() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    let editor = sb.dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/^Add river walk entry$/Add heron sighting/' \"$1\"\n",
+    )
+    .unwrap();
+    let empty = sb.dir.path().join("empty.sh");
+    std::fs::write(&empty, "#!/bin/sh\n: > \"$1\"\n").unwrap();
+    for f in [&editor, &empty] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    sb.append("journal.md", "herons\n");
+    let r = sb
+        .ai_cmd(&["--json", "--edit", "journal.md"])
+        .env("GIT_EDITOR", &editor)
+        .output()
+        .unwrap();
+    let r = support::Run::from(r);
+    r.ok();
+    assert_eq!(r.json()["source"], "user");
+    assert_eq!(sb.last_message(&sb.work), "Add heron sighting");
+
+    sb.append("journal.md", "more\n");
+    let r = support::Run::from(
+        sb.ai_cmd(&["--edit", "journal.md"])
+            .env("GIT_EDITOR", &empty)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("aborted"), "{}", r.stderr);
+    assert_eq!(sb.subjects(&sb.work), vec!["Add heron sighting", "Seed"]);
+    assert_eq!(
+        sb.git_ok(&sb.work, &["diff", "--cached", "--name-only"])
+            .trim(),
+        "journal.md",
+        "stays staged"
+    );
+}
+
+#[test]
+fn hook_install_fills_in_plain_git_commit_and_never_overwrites_a_foreign_hook() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    sb.ai(&["hook", "install"]).ok();
+    let hook = sb.work.join(".git/hooks/prepare-commit-msg");
+    assert!(std::fs::read_to_string(&hook)
+        .unwrap()
+        .contains("installed by ai-commit"));
+    // Re-running updates our own hook.
+    assert!(sb
+        .ai(&["hook", "install"])
+        .ok()
+        .stdout
+        .starts_with("updated"));
+
+    // Plain `git commit` with ai-commit on PATH gets the model's message.
+    sb.append("journal.md", "hook\n");
+    sb.git_ok(&sb.work, &["add", "journal.md"]);
+    let path = format!(
+        "{}:{}",
+        bin().parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = std::process::Command::new("git")
+        .current_dir(&sb.work)
+        .env("PATH", path)
+        .env("HOME", &sb.home)
+        .env("GIT_CONFIG_GLOBAL", sb.home.join(".gitconfig"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("OLLAMA_HOST", &sb.ollama)
+        .env("GIT_EDITOR", "true")
+        .args(["commit", "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sb.last_message(&sb.work), MSG);
+
+    std::fs::write(&hook, "#!/bin/sh\necho mine\n").unwrap();
+    let r = sb.ai(&["hook", "install"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("not written by ai-commit"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&hook).unwrap(),
+        "#!/bin/sh\necho mine\n"
+    );
+}
+
+#[test]
+fn doctor_reports_each_part() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    let r = sb.ai(&["doctor"]);
+    r.ok();
+    for want in [
+        "ok   ollama",
+        "Ollama 0.12.6",
+        "ok   model      gemma3:latest is pulled",
+        "ok   identity   Journal Writer",
+        "ok   remote",
+        "(bare, refs/heads/main)",
+    ] {
+        assert!(r.stdout.contains(want), "{want:?} in {}", r.stdout);
+    }
+    let r = sb.ai(&["doctor", "--model", "mistral"]);
+    assert!(
+        r.stdout.contains("WARN model") && r.stdout.contains("ollama pull mistral"),
+        "{}",
+        r.stdout
+    );
+    let (_f, mut sb) = seeded(Script::text(MSG));
+    sb.ollama = dead_address();
+    let r = sb.ai(&["doctor"]);
+    assert!(
+        r.stdout.contains("WARN ollama") && r.stdout.contains("fallback"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn config_file_env_and_flags_layer_and_typos_are_named() {
+    let (fake, sb) = seeded(Script::text(MSG));
+    let cfg_dir = sb.home.join(".config/ai-commit");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    std::fs::write(
+        cfg_dir.join("config.toml"),
+        "model = \"gemma3\"\nnum_ctx = 4096\nfallback_message = \"journal: {file}\"\n",
+    )
+    .unwrap();
+    sb.append("journal.md", "a\n");
+    sb.ai(&["journal.md"]).ok();
+    assert_eq!(
+        fake.prompts()[0]["options"]["num_ctx"],
+        4096,
+        "config file read"
+    );
+
+    // AI_COMMIT_* beats the file; a flag beats both.
+    sb.append("journal.md", "b\n");
+    let r = sb
+        .ai_cmd(&["--json", "journal.md"])
+        .env("AI_COMMIT_HOST", dead_address())
+        .output()
+        .unwrap();
+    let j = support::Run::from(r).ok().json();
+    assert_eq!(
+        j["message"], "journal: journal.md",
+        "fallback template from the file"
+    );
+    sb.append("journal.md", "c\n");
+    let r = sb
+        .ai_cmd(&["--host", &fake.url(), "journal.md"])
+        .env("AI_COMMIT_HOST", dead_address())
+        .output()
+        .unwrap();
+    support::Run::from(r).ok();
+    assert_eq!(sb.last_message(&sb.work), MSG);
+
+    // The repository's own file overrides the user's.
+    std::fs::write(sb.work.join(".ai-commit.toml"), "modle = \"x\"\n").unwrap();
+    sb.append("journal.md", "d\n");
+    let r = sb.ai(&["journal.md"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("unknown field `modle`") && r.stderr.contains(".ai-commit.toml"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(sb.work.join(".ai-commit.toml")).unwrap();
+
+    let r = sb
+        .ai_cmd(&["journal.md"])
+        .env("AI_COMMIT_TIMEOUT", "-3")
+        .output()
+        .unwrap();
+    let r = support::Run::from(r);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("`timeout`"), "{}", r.stderr);
+    let r = support::Run::from(
+        sb.ai_cmd(&["journal.md"])
+            .env("AI_COMMIT_MODLE", "x")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("modle"), "{}", r.stderr);
+}
+
+#[test]
+fn prompt_override_file_and_code_prompt_by_file_type() {
+    let (fake, sb) = seeded(Script::text(MSG));
+    sb.write("src/main.rs", "fn main() {}\n");
+    sb.ai(&["src/main.rs"]).ok();
+    let p = fake.prompts()[0]["prompt"].as_str().unwrap().to_string();
+    assert!(p.contains("source code"), "code prompt for .rs: {p}");
+    sb.append("journal.md", "x\n");
+    sb.ai(&["journal.md"]).ok();
+    let p = fake.prompts()[1]["prompt"].as_str().unwrap().to_string();
+    assert!(p.contains("personal journal"), "journal prompt for .md");
+    let mine = sb.dir.path().join("mine.txt");
+    std::fs::write(&mine, "MY PROMPT\n{stats}\n{diff}").unwrap();
+    sb.append("journal.md", "y\n");
+    sb.ai(&["--prompt", mine.to_str().unwrap(), "journal.md"])
+        .ok();
+    let p = fake.prompts()[2]["prompt"].as_str().unwrap().to_string();
+    assert!(p.starts_with("MY PROMPT\njournal.md | +1 -0"), "{p}");
+}
+
+#[test]
+fn usage_errors() {
+    let (_f, sb) = seeded(Script::text(MSG));
+    let r = sb.ai(&[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("-a"), "{}", r.stderr);
+    let r = sb.ai(&["--timeout", "soon", "journal.md"]);
+    assert_eq!(r.code, 2);
+    let r = sb.ai(&["--version"]);
+    assert!(r.stdout.starts_with("ai-commit "));
+}

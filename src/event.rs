@@ -65,6 +65,22 @@ pub struct Outcome {
     pub stats: DiffStats,
     pub push: PushStatus,
     pub elapsed_ms: u128,
+    pub timings: Timings,
+}
+
+/// Milliseconds spent in each stage of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub stage_ms: f64,
+    pub diff_ms: f64,
+    pub model_ms: f64,
+    pub commit_ms: f64,
+    pub push_ms: f64,
+}
+
+/// Milliseconds since `t`, for [`Timings`].
+pub(crate) fn ms_since(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
 }
 
 #[derive(Debug, Clone, Serialize)]

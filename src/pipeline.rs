@@ -15,7 +15,7 @@ use tokio::runtime::Handle;
 use crate::cancel::Cancel;
 use crate::config::{Config, Settings};
 use crate::error::{Error, Result};
-use crate::event::{Event, MessageSource, Outcome, PushStatus};
+use crate::event::{ms_since, Event, MessageSource, Outcome, PushStatus, Timings};
 use crate::git::stage::{stage, Target};
 use crate::git::{diff, push, Repo};
 use crate::message::{self, Shape};
@@ -55,8 +55,24 @@ pub fn run(
     repo.check_state()?;
     let sig = repo.signature()?;
 
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    let prefetch = match &req.target {
+        Target::Paths(ps) => {
+            let rel: Vec<String> = ps
+                .iter()
+                .filter_map(|p| repo.relative(&req.cwd.join(p)).ok())
+                .collect();
+            Some(diff::prefetch(repo.git.path().to_path_buf(), rel))
+        }
+        _ => None,
+    };
     let (mut index, mut paths) = stage(&repo, &req.target, !req.dry_run)?;
-    let files = diff::staged(&repo, &index)?;
+    timings.stage_ms = ms_since(t);
+    let t = Instant::now();
+    let prefetched = prefetch.and_then(|h| h.join().ok()).unwrap_or_default();
+    let files = diff::staged(&repo, &index, prefetched)?;
+    timings.diff_ms = ms_since(t);
     if files.is_empty() {
         let detail = match &req.target {
             Target::Paths(_) => format!("{} unchanged since the last commit", paths.join(", ")),
@@ -73,6 +89,7 @@ pub fn run(
     });
     events(Event::Diff(stats.clone()));
 
+    let t = Instant::now();
     let (mut text, mut source) = match &req.message {
         Some(m) => (m.clone(), MessageSource::User),
         None => {
@@ -82,6 +99,7 @@ pub fn run(
             message_or_fallback(&cfg, &prompt, &paths, rt, cancel, events)?
         }
     };
+    timings.model_ms = ms_since(t);
     events(Event::Message {
         text: text.clone(),
         source: source.clone(),
@@ -110,22 +128,26 @@ pub fn run(
         stats,
         push: PushStatus::Skipped,
         elapsed_ms: 0,
+        timings,
     };
     if req.dry_run {
         outcome.elapsed_ms = started.elapsed().as_millis();
         return Ok(outcome);
     }
 
+    let t = Instant::now();
     let tree = index
         .write_tree()
         .map_err(|e| Error::git("cannot write the staged tree", e))?;
     let oid = repo.commit(tree, &text, &sig)?;
     outcome.oid = Some(oid.to_string());
+    outcome.timings.commit_ms = ms_since(t);
     events(Event::Committed {
         oid: oid.to_string(),
     });
 
     // From here on the commit is safe; push problems are reported, not raised.
+    let t = Instant::now();
     if cfg.push {
         if let Some((remote, url)) = push::describe(&repo) {
             events(Event::Pushing { remote, url });
@@ -143,6 +165,7 @@ pub fn run(
                 PushStatus::Failed { reason }
             }
         };
+        outcome.timings.push_ms = ms_since(t);
     }
     outcome.elapsed_ms = started.elapsed().as_millis();
     Ok(outcome)

@@ -223,89 +223,63 @@ fn header(f: &FileDiff) -> String {
 
 /// Bytes of the complete rendering (without building it).
 fn full_size(f: &FileDiff, t: &TextDiff) -> usize {
-    let (ol, nl) = t.lines();
-    let mut n = header(f).len();
-    for group in &t.hunks {
-        n += 32;
-        for op in group {
-            for (tag, range) in op_lines(op) {
-                let lines = if tag == '+' { &nl } else { &ol };
-                n += lines[range]
+    header(f).len()
+        + t.hunks
+            .iter()
+            .map(|h| {
+                32 + h
+                    .lines
                     .iter()
-                    .map(|l| clip(l).len() + 2)
-                    .sum::<usize>();
-            }
-        }
-    }
-    n
-}
-
-/// The line ranges of one op with their diff markers, in display order.
-fn op_lines(op: &similar::DiffOp) -> Vec<(char, std::ops::Range<usize>)> {
-    use similar::DiffTag::*;
-    match op.tag() {
-        Equal => vec![(' ', op.old_range())],
-        Delete => vec![('-', op.old_range())],
-        Insert => vec![('+', op.new_range())],
-        Replace => vec![('-', op.old_range()), ('+', op.new_range())],
-    }
+                    .map(|(_, l)| clip(l).len() + 2)
+                    .sum::<usize>()
+            })
+            .sum::<usize>()
 }
 
 /// Render one file; with a finite `budget`, in compact form: no context lines,
 /// removed lines capped at a quarter, added lines in the rest, then a count
 /// of what was left out.
 fn render_file(out: &mut String, f: &FileDiff, t: &TextDiff, budget: usize) {
-    let (ol, nl) = t.lines();
     let compact = budget != usize::MAX;
     let start = out.len();
     out.push_str(&header(f));
     let removed_cap = budget / 4;
     let (mut removed_used, mut omitted_add, mut omitted_del) = (0usize, 0usize, 0usize);
-    for group in &t.hunks {
-        let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            continue;
-        };
-        let (o, n) = (first.old_range().start, first.new_range().start);
-        let (oe, ne) = (last.old_range().end, last.new_range().end);
-        let hunk_header = format!("@@ -{},{} +{},{} @@\n", o + 1, oe - o, n + 1, ne - n);
+    for h in &t.hunks {
+        let hunk_header = format!(
+            "@@ -{},{} +{},{} @@\n",
+            h.old_start + 1,
+            h.old_len,
+            h.new_start + 1,
+            h.new_len
+        );
         if compact && out.len() - start + hunk_header.len() > budget {
-            for op in group {
-                for (tag, r) in op_lines(op) {
-                    match tag {
-                        '+' => omitted_add += r.len(),
-                        '-' => omitted_del += r.len(),
-                        _ => {}
-                    }
-                }
-            }
+            omitted_add += h.lines.iter().filter(|(t, _)| *t == '+').count();
+            omitted_del += h.lines.iter().filter(|(t, _)| *t == '-').count();
             continue;
         }
         out.push_str(&hunk_header);
-        for op in group {
-            for (tag, range) in op_lines(op) {
-                if compact && tag == ' ' {
-                    continue;
+        for (tag, line) in &h.lines {
+            let tag = *tag;
+            if compact && tag == ' ' {
+                continue;
+            }
+            let line = clip(line);
+            let cost = line.len() + 2;
+            let fits = !compact
+                || (out.len() - start + cost <= budget
+                    && (tag != '-' || removed_used + cost <= removed_cap));
+            if fits {
+                out.push(tag);
+                out.push_str(&line);
+                out.push('\n');
+                if tag == '-' {
+                    removed_used += cost;
                 }
-                let lines = if tag == '+' { &nl[range] } else { &ol[range] };
-                for line in lines {
-                    let line = clip(line);
-                    let cost = line.len() + 2;
-                    let fits = !compact
-                        || (out.len() - start + cost <= budget
-                            && (tag != '-' || removed_used + cost <= removed_cap));
-                    if fits {
-                        out.push(tag);
-                        out.push_str(&line);
-                        out.push('\n');
-                        if tag == '-' {
-                            removed_used += cost;
-                        }
-                    } else if tag == '+' {
-                        omitted_add += 1;
-                    } else if tag == '-' {
-                        omitted_del += 1;
-                    }
-                }
+            } else if tag == '+' {
+                omitted_add += 1;
+            } else if tag == '-' {
+                omitted_del += 1;
             }
         }
     }

@@ -20,7 +20,7 @@ fn repo_with(files: &[(&str, Vec<u8>)]) -> (tempfile::TempDir, Repo) {
 fn prompt_for(dir: &tempfile::TempDir, repo: &Repo, names: &[&str], cfg: &Config) -> String {
     let target = stage::Target::Paths(names.iter().map(|n| dir.path().join(n)).collect());
     let (index, _) = stage::stage(repo, &target, false).unwrap();
-    let files = diff::staged(repo, &index).unwrap();
+    let files = diff::staged(repo, &index, Default::default()).unwrap();
     let template = prompt::template(
         cfg,
         &names.iter().map(|s| s.to_string()).collect::<Vec<_>>(),

@@ -6,6 +6,8 @@
 //! budget render hunks selectively (added lines first) instead of cutting a
 //! finished patch text, and decode non-UTF-8 content lossily for the model.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use git2::{Delta, DiffOptions, ErrorCode, FileMode, Index, Oid};
@@ -63,47 +65,146 @@ pub enum Body {
     Summary(&'static str),
 }
 
-/// A text file's line diff: both sides and the grouped hunks (indices into
-/// the line vectors, computed once, rendered as often as the budget needs).
+/// A text file's line diff, as hunks with their lines (owned, so the large
+/// file contents can be dropped once the diff is computed).
 #[derive(Debug)]
 pub struct TextDiff {
-    old: String,
-    new: String,
-    pub hunks: Vec<Vec<DiffOp>>,
+    pub hunks: Vec<Hunk>,
+}
+
+#[derive(Debug)]
+pub struct Hunk {
+    /// 0-based first line and line count on each side.
+    pub old_start: usize,
+    pub old_len: usize,
+    pub new_start: usize,
+    pub new_len: usize,
+    /// `' '` context, `'-'` removed, `'+'` added, in display order.
+    pub lines: Vec<(char, String)>,
 }
 
 impl TextDiff {
-    fn compute(old: String, new: String) -> (TextDiff, usize, usize) {
-        let (ins, del, hunks) = {
-            let ol = split_lines(&old);
-            let nl = split_lines(&new);
-            let ops = similar::capture_diff_slices_deadline(
-                Algorithm::Myers,
-                &ol,
-                &nl,
-                Some(Instant::now() + DIFF_DEADLINE),
-            );
-            let (mut ins, mut del) = (0, 0);
-            for op in &ops {
-                match op.tag() {
-                    DiffTag::Insert => ins += op.new_range().len(),
-                    DiffTag::Delete => del += op.old_range().len(),
-                    DiffTag::Replace => {
-                        ins += op.new_range().len();
-                        del += op.old_range().len();
-                    }
-                    DiffTag::Equal => {}
+    /// Diff two texts by lines. Identical leading and trailing lines (all of
+    /// a 10 MB journal but the new entry) are skipped by a byte comparison
+    /// before anything is decoded or split, keeping `CONTEXT` lines of them.
+    fn compute(old: &[u8], new: &[u8]) -> (TextDiff, usize, usize) {
+        let (start, lines_before) = common_head(old, new);
+        let (old_end, new_end) = common_tail(&old[start..], &new[start..]);
+        let old_mid = String::from_utf8_lossy(&old[start..start + old_end]);
+        let new_mid = String::from_utf8_lossy(&new[start..start + new_end]);
+        let ol = split_lines(&old_mid);
+        let nl = split_lines(&new_mid);
+        let ops = similar::capture_diff_slices_deadline(
+            Algorithm::Myers,
+            &ol,
+            &nl,
+            Some(Instant::now() + DIFF_DEADLINE),
+        );
+        let (mut ins, mut del) = (0, 0);
+        for op in &ops {
+            match op.tag() {
+                DiffTag::Insert => ins += op.new_range().len(),
+                DiffTag::Delete => del += op.old_range().len(),
+                DiffTag::Replace => {
+                    ins += op.new_range().len();
+                    del += op.old_range().len();
                 }
+                DiffTag::Equal => {}
             }
-            (ins, del, similar::group_diff_ops(ops, CONTEXT))
-        };
-        (TextDiff { old, new, hunks }, ins, del)
+        }
+        let hunks = similar::group_diff_ops(ops, CONTEXT)
+            .into_iter()
+            .filter_map(|group| hunk(&group, &ol, &nl, lines_before))
+            .collect();
+        (TextDiff { hunks }, ins, del)
     }
+}
 
-    /// The lines of both sides (each without its line ending).
-    pub fn lines(&self) -> (Vec<&str>, Vec<&str>) {
-        (split_lines(&self.old), split_lines(&self.new))
+/// Where the two sides start to differ, backed up to a line start and then
+/// `CONTEXT` lines more: (byte offset, lines before it).
+fn common_head(old: &[u8], new: &[u8]) -> (usize, usize) {
+    let max = old.len().min(new.len());
+    let mut p = 0;
+    // Slice equality is a memcmp: whole blocks first, then bytes.
+    while p + 4096 <= max && old[p..p + 4096] == new[p..p + 4096] {
+        p += 4096;
     }
+    while p < max && old[p] == new[p] {
+        p += 1;
+    }
+    if p == max && old.len() == new.len() {
+        return (0, 0); // identical (a mode change): nothing to trim into
+    }
+    let line_start = |end: usize| {
+        old[..end]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    };
+    let mut cut = line_start(p);
+    for _ in 0..CONTEXT {
+        if cut == 0 {
+            break;
+        }
+        cut = line_start(cut - 1);
+    }
+    (cut, old[..cut].iter().filter(|&&b| b == b'\n').count())
+}
+
+/// Lengths of `old` and `new` without their common tail, cut just after a
+/// newline inside that tail and `CONTEXT` lines further on.
+fn common_tail(old: &[u8], new: &[u8]) -> (usize, usize) {
+    let max = old.len().min(new.len());
+    let mut s = 0;
+    while s + 4096 <= max
+        && old[old.len() - s - 4096..old.len() - s] == new[new.len() - s - 4096..new.len() - s]
+    {
+        s += 4096;
+    }
+    while s < max && old[old.len() - 1 - s] == new[new.len() - 1 - s] {
+        s += 1;
+    }
+    // Keep whole lines: skip to just after the first newline of the tail.
+    let tail = &old[old.len() - s..];
+    let mut keep = match tail.iter().position(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => return (old.len(), new.len()),
+    };
+    for _ in 0..CONTEXT {
+        match tail[keep..].iter().position(|&b| b == b'\n') {
+            Some(i) => keep += i + 1,
+            None => return (old.len(), new.len()),
+        }
+    }
+    let trim = s - keep;
+    (old.len() - trim, new.len() - trim)
+}
+
+/// One hunk; `offset` is the number of lines trimmed before the diffed part.
+fn hunk(group: &[DiffOp], ol: &[&str], nl: &[&str], offset: usize) -> Option<Hunk> {
+    let (first, last) = (group.first()?, group.last()?);
+    let (o, n) = (first.old_range().start, first.new_range().start);
+    let mut lines = Vec::new();
+    for op in group {
+        let mut push =
+            |tag: char, src: &[&str]| lines.extend(src.iter().map(|l| (tag, (*l).to_string())));
+        match op.tag() {
+            DiffTag::Equal => push(' ', &ol[op.old_range()]),
+            DiffTag::Delete => push('-', &ol[op.old_range()]),
+            DiffTag::Insert => push('+', &nl[op.new_range()]),
+            DiffTag::Replace => {
+                push('-', &ol[op.old_range()]);
+                push('+', &nl[op.new_range()]);
+            }
+        }
+    }
+    Some(Hunk {
+        old_start: offset + o,
+        old_len: last.old_range().end - o,
+        new_start: offset + n,
+        new_len: last.new_range().end - n,
+        lines,
+    })
 }
 
 /// Lines without their endings (`\n` or `\r\n`).
@@ -111,8 +212,76 @@ fn split_lines(s: &str) -> Vec<&str> {
     s.lines().collect()
 }
 
+/// Work done ahead of time for one path, while the caller stages.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The HEAD blob that was read (the diff is valid only against it).
+    old_id: Oid,
+    old_bytes: Vec<u8>,
+    /// The diff of HEAD against the work-tree file, with the file's size and
+    /// mtime when it was read; `None` when it could differ from the staged
+    /// blob (see [`verbatim`]).
+    work: Option<(u64, i64, FileDiff)>,
+}
+
+/// Prepared work by path (see [`prefetch`]).
+pub type Prefetched = HashMap<String, Prepared>;
+
+/// Read the HEAD versions of `paths` and diff them against the work tree on
+/// another thread while the caller stages: inflating a large blob and
+/// diffing it are the slow parts, and neither needs the staged blob when the
+/// file is staged verbatim. [`staged`] uses a result only after git's stat
+/// check confirms the index holds what was read. Any failure just means
+/// "not prepared".
+pub fn prefetch(git_dir: PathBuf, paths: Vec<String>) -> std::thread::JoinHandle<Prefetched> {
+    std::thread::spawn(move || {
+        let mut out = Prefetched::new();
+        let Ok(git) = git2::Repository::open(&git_dir) else {
+            return out;
+        };
+        let Ok(tree) = git.head().and_then(|h| h.peel_to_tree()) else {
+            return out;
+        };
+        let Some(workdir) = git.workdir().map(Path::to_path_buf) else {
+            return out;
+        };
+        for p in paths {
+            let Ok(entry) = tree.get_path(Path::new(&p)) else {
+                continue;
+            };
+            let Ok(blob) = git.find_blob(entry.id()) else {
+                continue;
+            };
+            // Diff straight from the inflated blob; copy it only when the
+            // work-tree shortcut does not apply.
+            let work = verbatim(&git, &workdir, &p).map(|(size, mtime, new_bytes)| {
+                (
+                    size,
+                    mtime,
+                    file_diff(p.clone(), 'M', blob.content(), &new_bytes),
+                )
+            });
+            let old_bytes = if work.is_some() {
+                Vec::new()
+            } else {
+                blob.content().to_vec()
+            };
+            out.insert(
+                p,
+                Prepared {
+                    old_id: entry.id(),
+                    old_bytes,
+                    work,
+                },
+            );
+        }
+        out
+    })
+}
+
 /// Read the staged change.
-pub fn staged(repo: &Repo, index: &Index) -> Result<Vec<FileDiff>> {
+pub fn staged(repo: &Repo, index: &Index, prefetched: Prefetched) -> Result<Vec<FileDiff>> {
+    let mut prefetched = prefetched;
     let head_tree = match repo.git.head() {
         Ok(h) => Some(
             h.peel_to_tree()
@@ -146,41 +315,66 @@ pub fn staged(repo: &Repo, index: &Index) -> Result<Vec<FileDiff>> {
             files.push(summary(path, status, "submodule pointer"));
             continue;
         }
-        let name = path.rsplit('/').next().unwrap_or(&path);
-        let old_bytes = read_blob(repo, old.id())?;
-        let new_bytes = read_blob(repo, new.id())?;
-        let is_binary = |b: &[u8]| b[..b.len().min(8000)].contains(&0);
-        if is_binary(&old_bytes) || is_binary(&new_bytes) {
-            files.push(FileDiff {
-                path,
-                status,
-                insertions: 0,
-                deletions: 0,
-                body: Body::Binary {
-                    old_size: old_bytes.len(),
-                    new_size: new_bytes.len(),
-                },
-            });
-            continue;
-        }
-        let (text, insertions, deletions) = TextDiff::compute(
-            String::from_utf8_lossy(&old_bytes).into_owned(),
-            String::from_utf8_lossy(&new_bytes).into_owned(),
-        );
-        let body = if LOCKFILES.contains(&name) || name.ends_with(".lock") {
-            Body::Summary("lockfile")
-        } else {
-            Body::Text(text)
+        let prepared = prefetched.remove(&path).filter(|p| p.old_id == old.id());
+        let staged_stat = index
+            .get_path(Path::new(&path), 0)
+            .map(|e| (u64::from(e.file_size), i64::from(e.mtime.seconds())));
+        let old_bytes = match prepared {
+            Some(Prepared {
+                work: Some((size, mtime, mut diff)),
+                ..
+            }) if new.mode() != FileMode::Link
+                && staged_stat == Some((size & 0xFFFF_FFFF, mtime)) =>
+            {
+                diff.status = status;
+                files.push(diff);
+                continue;
+            }
+            Some(p) if p.work.is_none() => p.old_bytes,
+            _ => read_blob(repo, old.id())?,
         };
-        files.push(FileDiff {
-            path,
-            status,
-            insertions,
-            deletions,
-            body,
-        });
+        let new_bytes = match (new.mode(), verbatim(&repo.git, &repo.workdir, &path)) {
+            (FileMode::Blob | FileMode::BlobExecutable, Some((size, mtime, bytes)))
+                if staged_stat == Some((size & 0xFFFF_FFFF, mtime)) =>
+            {
+                bytes
+            }
+            _ => read_blob(repo, new.id())?,
+        };
+        files.push(file_diff(path, status, &old_bytes, &new_bytes));
     }
     Ok(files)
+}
+
+/// Classify and diff one file's two versions.
+fn file_diff(path: String, status: char, old: &[u8], new: &[u8]) -> FileDiff {
+    let is_binary = |b: &[u8]| b[..b.len().min(8000)].contains(&0);
+    if is_binary(old) || is_binary(new) {
+        return FileDiff {
+            path,
+            status,
+            insertions: 0,
+            deletions: 0,
+            body: Body::Binary {
+                old_size: old.len(),
+                new_size: new.len(),
+            },
+        };
+    }
+    let (text, insertions, deletions) = TextDiff::compute(old, new);
+    let name = path.rsplit('/').next().unwrap_or(&path);
+    let body = if LOCKFILES.contains(&name) || name.ends_with(".lock") {
+        Body::Summary("lockfile")
+    } else {
+        Body::Text(text)
+    };
+    FileDiff {
+        path,
+        status,
+        insertions,
+        deletions,
+        body,
+    }
 }
 
 fn summary(path: String, status: char, why: &'static str) -> FileDiff {
@@ -191,6 +385,41 @@ fn summary(path: String, status: char, why: &'static str) -> FileDiff {
         deletions: 0,
         body: Body::Summary(why),
     }
+}
+
+/// A work-tree file's bytes with its size and mtime, when staging it stores
+/// exactly these bytes: a regular file, no `filter`, `ident` or
+/// `working-tree-encoding` attribute, and no CR (so no line-ending
+/// conversion applies). Paired with git's stat check against the index entry
+/// (size and mtime recorded by staging), this lets the diff skip inflating
+/// the blob just written. The diff only feeds the prompt; the commit always
+/// uses the index.
+fn verbatim(git: &git2::Repository, workdir: &Path, path: &str) -> Option<(u64, i64, Vec<u8>)> {
+    let file = workdir.join(path);
+    let meta = std::fs::symlink_metadata(&file).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let flags = git2::AttrCheckFlags::FILE_THEN_INDEX;
+    for attr in ["filter", "ident", "working-tree-encoding"] {
+        match git.get_attr(Path::new(path), attr, flags) {
+            Ok(None) => {}
+            Ok(Some(v)) if git2::AttrValue::from_string(Some(v)) == git2::AttrValue::False => {}
+            _ => return None,
+        }
+    }
+    #[cfg(unix)]
+    let mtime = {
+        use std::os::unix::fs::MetadataExt;
+        meta.mtime()
+    };
+    #[cfg(not(unix))]
+    let mtime = 0;
+    let bytes = std::fs::read(&file).ok()?;
+    if bytes.contains(&b'\r') || bytes.len() as u64 != meta.len() {
+        return None;
+    }
+    Some((meta.len(), mtime, bytes))
 }
 
 fn read_blob(repo: &Repo, id: Oid) -> Result<Vec<u8>> {
@@ -209,5 +438,61 @@ pub fn stats(files: &[FileDiff]) -> DiffStats {
         files: files.len(),
         insertions: files.iter().map(|f| f.insertions).sum(),
         deletions: files.iter().map(|f| f.deletions).sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The trimmed diff must equal the diff of the whole texts.
+    fn reference(old: &str, new: &str) -> Vec<(usize, usize, usize, usize, Vec<(char, String)>)> {
+        let (ol, nl) = (split_lines(old), split_lines(new));
+        let ops = similar::capture_diff_slices(Algorithm::Myers, &ol, &nl);
+        similar::group_diff_ops(ops, CONTEXT)
+            .into_iter()
+            .filter_map(|g| hunk(&g, &ol, &nl, 0))
+            .map(|h| (h.old_start, h.old_len, h.new_start, h.new_len, h.lines))
+            .collect()
+    }
+
+    fn trimmed(old: &str, new: &str) -> Vec<(usize, usize, usize, usize, Vec<(char, String)>)> {
+        TextDiff::compute(old.as_bytes(), new.as_bytes())
+            .0
+            .hunks
+            .into_iter()
+            .map(|h| (h.old_start, h.old_len, h.new_start, h.new_len, h.lines))
+            .collect()
+    }
+
+    #[test]
+    fn trimming_common_head_and_tail_changes_nothing() {
+        let base: String = (0..200).map(|i| format!("line {i}\n")).collect();
+        let cases: Vec<(String, String)> = vec![
+            (base.clone(), format!("{base}appended\n")),
+            (base.clone(), format!("prepended\n{base}")),
+            (
+                base.clone(),
+                base.replace("line 100\n", "line one hundred\n"),
+            ),
+            (
+                base.clone(),
+                base.replace("line 5\n", "").replace("line 190\n", "x\n"),
+            ),
+            (base.clone(), base.trim_end().to_string()),
+            (base.clone(), format!("{}no newline", base)),
+            (String::new(), base.clone()),
+            (base.clone(), String::new()),
+            ("a\nb\n".into(), "a\nb\n".into()),
+            ("same prefix x\n".into(), "same prefix y\n".into()),
+            ("l1\r\nl2\r\n".into(), "l1\r\nl2 changed\r\n".into()),
+        ];
+        for (old, new) in cases {
+            assert_eq!(
+                trimmed(&old, &new),
+                reference(&old, &new),
+                "{old:?} -> {new:?}"
+            );
+        }
     }
 }

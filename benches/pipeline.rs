@@ -1,0 +1,224 @@
+//! Speed of the pipeline against the plain git CLI sequence, on the same data
+//! in the same run (`cargo bench --bench pipeline`). Prints a table; the
+//! figures in BENCHMARKS.md come from here.
+//!
+//! 1. A 10 MB / ~150k-line journal with a small entry appended, committed and
+//!    pushed to a local bare repo: `git add F && git commit -m M && git push`
+//!    vs ai-commit (in-process pipeline, and the `ai-commit` binary) with an
+//!    instant loopback model.
+//! 2. Prompt building for a 46,505-line insertion.
+//! 3. Start-up: `ai-commit --version` vs `git --version`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ai_commit::config::Config;
+use ai_commit::git::{diff, stage, Repo};
+use ai_commit::{prompt, Cancel, Request, Settings, Target};
+use support::ollama::{FakeOllama, Script};
+use support::Sandbox;
+
+const ROUNDS: usize = 9;
+
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn journal(lines: usize) -> String {
+    let mut s = String::from("# Journal\n\n# Beginning of Notes\n\n");
+    let mut i = 0;
+    while s.len() < 10 * 1024 * 1024 || i < lines {
+        s.push_str(&format!(
+            "2024-{:02}-{:02} Entry {i}: walked, read, wrote a little about the day.\n",
+            i % 12 + 1,
+            i % 28 + 1
+        ));
+        i += 1;
+    }
+    s
+}
+
+fn sandbox_with_journal(host: &str, text: &str) -> Sandbox {
+    let sb = Sandbox::new(host);
+    sb.seed("journal.md", text);
+    sb
+}
+
+fn main() {
+    // The in-process pipeline reads the environment like the CLI does: give
+    // it the same sandboxed one (set before any thread starts).
+    let fake = FakeOllama::start(Script::text("Add a short entry about the evening walk"));
+    let text = journal(150_000);
+    println!(
+        "journal: {:.1} MB, {} lines",
+        text.len() as f64 / 1048576.0,
+        text.lines().count()
+    );
+
+    let git_sb = sandbox_with_journal(&fake.url(), &text);
+    let lib_sb = sandbox_with_journal(&fake.url(), &text);
+    let bin_sb = sandbox_with_journal(&fake.url(), &text);
+    for (k, v) in [
+        ("HOME", lib_sb.home.as_os_str()),
+        (
+            "GIT_CONFIG_GLOBAL",
+            lib_sb.home.join(".gitconfig").as_os_str(),
+        ),
+        ("XDG_CONFIG_HOME", lib_sb.home.join(".config").as_os_str()),
+    ] {
+        std::env::set_var(k, v);
+    }
+    std::env::set_var("GIT_CONFIG_NOSYSTEM", "1");
+    std::env::set_var("OLLAMA_HOST", fake.url());
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut t_git, mut t_lib, mut t_bin, mut t_add) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let entry = format!("\n## Evening {round}\nWalked to the river and back; herons again.\n");
+
+        git_sb.append("journal.md", &entry);
+        let t = Instant::now();
+        git_sb.git_ok(&git_sb.work, &["add", "journal.md"]);
+        t_add.push(t.elapsed());
+        git_sb.git_ok(&git_sb.work, &["commit", "-q", "-m", "Add evening entry"]);
+        git_sb.git_ok(&git_sb.work, &["push", "-q"]);
+        t_git.push(t.elapsed());
+
+        lib_sb.append("journal.md", &entry);
+        let t = Instant::now();
+        let req = Request {
+            target: Target::Paths(vec![lib_sb.work.join("journal.md")]),
+            cwd: lib_sb.work.clone(),
+            settings: Settings::default(),
+            dry_run: false,
+            message: None,
+        };
+        let out =
+            ai_commit::run(&req, rt.handle(), &Cancel::new(), &mut |_| {}, None).expect("pipeline");
+        t_lib.push(t.elapsed());
+        if std::env::var_os("BENCH_TIMINGS").is_some() {
+            eprintln!("{:?}", out.timings);
+        }
+        assert!(
+            matches!(out.push, ai_commit::PushStatus::Pushed(_)),
+            "{:?}",
+            out.push
+        );
+        assert!(!out.source.is_fallback(), "the model answered");
+
+        bin_sb.append("journal.md", &entry);
+        let t = Instant::now();
+        bin_sb.ai(&["-q", "journal.md"]).ok();
+        t_bin.push(t.elapsed());
+    }
+    for sb in [&git_sb, &lib_sb, &bin_sb] {
+        assert_eq!(sb.subjects(&sb.bare).len(), ROUNDS + 1);
+        sb.fsck_remote();
+    }
+    let (g, l, b) = (median(&t_git), median(&t_lib), median(&t_bin));
+    println!("\n10 MB journal, small entry appended, commit + push to a local bare repo (median of {ROUNDS}):");
+    println!("  git add && git commit && git push   {:>10}", ms(g));
+    println!(
+        "    of which git add                  {:>10}",
+        ms(median(&t_add))
+    );
+    println!(
+        "  ai-commit pipeline (in-process)     {:>10}   {:.1}x faster",
+        ms(l),
+        g.as_secs_f64() / l.as_secs_f64()
+    );
+    println!(
+        "  ai-commit binary (process + model)  {:>10}   {:.1}x faster",
+        ms(b),
+        g.as_secs_f64() / b.as_secs_f64()
+    );
+
+    // Prompt building for a 46,505-line insertion.
+    let big: String = (1..=46_505)
+        .map(|i| format!("Entry {i}: a line of the journal that was pasted in one go.\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    git2::Repository::init(dir.path()).unwrap();
+    std::fs::write(dir.path().join("big.md"), &big).unwrap();
+    let repo = Repo::discover(dir.path()).unwrap();
+    let (index, _) = stage::stage(
+        &repo,
+        &Target::Paths(vec![dir.path().join("big.md")]),
+        false,
+    )
+    .unwrap();
+    let cfg = Config::default();
+    let template = prompt::template(&cfg, &["big.md".into()]).unwrap();
+    let (mut t_build, mut t_diff) = (Vec::new(), Vec::new());
+    let mut size = 0;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let files = diff::staged(&repo, &index, Default::default()).unwrap();
+        t_diff.push(t.elapsed());
+        let t = Instant::now();
+        size = prompt::build(&cfg, &template, &files).len();
+        t_build.push(t.elapsed());
+    }
+    println!(
+        "\n46,505-line insertion ({:.1} MB) → prompt of {size} bytes (~{} tokens, num_ctx {}):",
+        big.len() as f64 / 1048576.0,
+        size.div_ceil(3),
+        cfg.num_ctx
+    );
+    println!(
+        "  diff (blobs + line diff)            {:>10}",
+        ms(median(&t_diff))
+    );
+    println!(
+        "  prompt building (budgeted render)   {:>10}",
+        ms(median(&t_build))
+    );
+    println!(
+        "  diff + prompt                       {:>10}",
+        ms(median(
+            &t_diff
+                .iter()
+                .zip(&t_build)
+                .map(|(a, b)| *a + *b)
+                .collect::<Vec<_>>()
+        ))
+    );
+
+    let start = |cmd: &Path, arg: &str| {
+        median(
+            &(0..30)
+                .map(|_| {
+                    let t = Instant::now();
+                    let ok = Command::new(cmd)
+                        .arg(arg)
+                        .output()
+                        .unwrap()
+                        .status
+                        .success();
+                    assert!(ok);
+                    t.elapsed()
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let ours = start(&support::bin(), "--version");
+    let gits = start(Path::new("git"), "--version");
+    println!("\nstart-up (median of 30):");
+    println!("  ai-commit --version                 {:>10}", ms(ours));
+    println!("  git --version                       {:>10}", ms(gits));
+}

@@ -118,7 +118,7 @@ impl Settings {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let mut table = toml::Table::new();
+        let mut settings = Settings::default();
         for (name, value) in vars {
             let Some(key) = name.strip_prefix("AI_COMMIT_") else {
                 continue;
@@ -126,20 +126,23 @@ impl Settings {
             if key == "CONFIG" {
                 continue; // the config file's path, handled by `global_file`
             }
-            let key = key.to_ascii_lowercase();
             let parsed = format!("v = {value}")
                 .parse::<toml::Table>()
                 .ok()
                 .and_then(|mut t| t.remove("v"))
                 .unwrap_or(toml::Value::String(value.clone()));
-            table.insert(key, parsed);
+            // One variable at a time, so an error names the variable itself.
+            let mut table = toml::Table::new();
+            table.insert(key.to_ascii_lowercase(), parsed);
+            let one = Settings::deserialize(table).map_err(|e| {
+                ConfigError::new(
+                    format!("the environment variable {name}"),
+                    e.to_string().trim_end(),
+                )
+            })?;
+            settings.merge(one);
         }
-        Settings::deserialize(table).map_err(|e| {
-            ConfigError::new(
-                "the environment (AI_COMMIT_* variables)",
-                e.to_string().trim_end(),
-            )
-        })
+        Ok(settings)
     }
 }
 
@@ -355,7 +358,10 @@ mod tests {
         assert_eq!(s.push, Some(false));
         assert_eq!(s.model.as_deref(), Some("llama3.2:1b"));
         let err = Settings::from_env_vars([("AI_COMMIT_MODLE".into(), "x".into())]).unwrap_err();
-        assert!(err.to_string().contains("modle"), "{err}");
+        assert!(err.to_string().contains("AI_COMMIT_MODLE"), "{err}");
+        let err =
+            Settings::from_env_vars([("AI_COMMIT_PUSH".into(), "sometimes".into())]).unwrap_err();
+        assert!(err.to_string().contains("AI_COMMIT_PUSH"), "{err}");
     }
 
     #[test]

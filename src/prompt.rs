@@ -118,7 +118,7 @@ pub fn build_plain(cfg: &Config, instruction: &str, input: &str) -> String {
     let mut omitted = 0usize;
     for line in input.lines() {
         let line = clip(line);
-        if omitted == 0 && used + line.len() + 1 <= budget.saturating_sub(80) {
+        if omitted == 0 && used + line.len() < budget.saturating_sub(80) {
             out.push_str(&line);
             out.push('\n');
             used += line.len() + 1;

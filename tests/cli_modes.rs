@@ -382,7 +382,7 @@ fn config_file_env_and_flags_layer_and_typos_are_named() {
             .unwrap(),
     );
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("modle"), "{}", r.stderr);
+    assert!(r.stderr.contains("AI_COMMIT_MODLE"), "{}", r.stderr);
 }
 
 #[test]

@@ -29,6 +29,18 @@ fn staged_files(sb: &Sandbox) -> String {
 #[test]
 fn first_commit_on_an_unborn_branch() {
     let (_f, sb) = setup();
+    // A bare repository whose HEAD names another default branch.
+    std::fs::remove_dir_all(&sb.bare).unwrap();
+    sb.git_ok(
+        sb.dir.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--initial-branch=trunk",
+            "remote.git",
+        ],
+    );
     sb.write("journal.md", "# Beginning of Notes\n\nday one\n");
     sb.ai(&["journal.md"]).ok();
     assert_eq!(sb.subjects(&sb.work), vec![MSG]);
@@ -39,6 +51,16 @@ fn first_commit_on_an_unborn_branch() {
         sb.head(&sb.work)
     );
     sb.fsck_remote();
+    // Its HEAD now follows the first branch, so a clone checks it out.
+    assert_eq!(
+        sb.git_ok(&sb.bare, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/main"
+    );
+    sb.git_ok(
+        sb.dir.path(),
+        &["clone", "-q", sb.bare.to_str().unwrap(), "clone"],
+    );
+    assert!(sb.dir.path().join("clone/journal.md").exists());
 }
 
 #[test]

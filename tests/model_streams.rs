@@ -311,3 +311,111 @@ fn prompt_holds_the_diff_not_the_whole_file() {
         "far-away lines are not sent"
     );
 }
+
+#[test]
+fn first_token_timeout_is_separate_from_the_total() {
+    let fake = FakeOllama::start(Script::tokens(&[]).then_hang());
+    let sb = Sandbox::new(&fake.url());
+    sb.seed("journal.md", "a\n");
+    sb.append("journal.md", "b\n");
+    let r = sb
+        .ai_cmd(&["--json", "--timeout", "60", "journal.md"])
+        .env("AI_COMMIT_FIRST_TOKEN_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    let r = support::Run::from(r);
+    r.ok();
+    let j = r.json();
+    assert_eq!(j["source"], "fallback");
+    let reason = j["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the first token") && reason.contains("first_token_timeout"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_model_call_and_commits_nothing() {
+    let fake = FakeOllama::start(Script::tokens(&["Add "]).then_hang());
+    let sb = Sandbox::new(&fake.url());
+    sb.seed("journal.md", "a\n");
+    sb.append("journal.md", "b\n");
+    let child = sb
+        .ai_cmd(&["--timeout", "60", "journal.md"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the generate request is in flight, then interrupt.
+    let started = Instant::now();
+    while fake.prompts().is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let r = support::Run::from(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cancelled") && r.stderr.contains("stay staged"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
+    assert_eq!(
+        sb.git_ok(&sb.work, &["diff", "--cached", "--name-only"])
+            .trim(),
+        "journal.md"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// Run ai-commit under a pseudo-terminal (util-linux `script`), returning what the terminal showed.
+fn on_tty(sb: &Sandbox, args: &str, no_color: bool) -> String {
+    let cmd = format!("{} {args}", support::bin().display());
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .current_dir(&sb.work)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &sb.home)
+        .env("GIT_CONFIG_GLOBAL", sb.home.join(".gitconfig"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("XDG_CONFIG_HOME", sb.home.join(".config"))
+        .env("OLLAMA_HOST", &sb.ollama)
+        .env("TERM", "xterm");
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn tokens_stream_on_a_tty_only_and_no_color_is_honoured() {
+    let fake = FakeOllama::start(
+        Script::tokens(&["Add ", "river ", "walk"]).delay(Duration::from_millis(5)),
+    );
+    let sb = Sandbox::new(&fake.url());
+    sb.seed("journal.md", "a\n");
+    sb.append("journal.md", "b\n");
+    let screen = on_tty(&sb, "journal.md", false);
+    assert!(
+        screen.contains("gemma3:latest ›") && screen.contains("Add river walk"),
+        "{screen}"
+    );
+    assert!(screen.contains("\x1b["), "colour on a TTY: {screen:?}");
+    sb.append("journal.md", "c\n");
+    let screen = on_tty(&sb, "journal.md", true);
+    assert!(screen.contains("gemma3:latest ›"), "{screen}");
+    assert!(!screen.contains("\x1b["), "NO_COLOR: {screen:?}");
+}

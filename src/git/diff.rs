@@ -445,8 +445,10 @@ pub fn stats(files: &[FileDiff]) -> DiffStats {
 mod tests {
     use super::*;
 
+    type Flat = Vec<(usize, usize, usize, usize, Vec<(char, String)>)>;
+
     /// The trimmed diff must equal the diff of the whole texts.
-    fn reference(old: &str, new: &str) -> Vec<(usize, usize, usize, usize, Vec<(char, String)>)> {
+    fn reference(old: &str, new: &str) -> Flat {
         let (ol, nl) = (split_lines(old), split_lines(new));
         let ops = similar::capture_diff_slices(Algorithm::Myers, &ol, &nl);
         similar::group_diff_ops(ops, CONTEXT)
@@ -456,7 +458,7 @@ mod tests {
             .collect()
     }
 
-    fn trimmed(old: &str, new: &str) -> Vec<(usize, usize, usize, usize, Vec<(char, String)>)> {
+    fn trimmed(old: &str, new: &str) -> Flat {
         TextDiff::compute(old.as_bytes(), new.as_bytes())
             .0
             .hunks

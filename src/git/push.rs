@@ -219,6 +219,9 @@ fn push_local(repo: &Repo, target: &PushTarget, path: &Path) -> Result<PushRepor
                 ),
             });
         }
+        if old.is_none() {
+            point_unborn_head(&remote, &target.remote_ref);
+        }
         let (_, out) = hooks.run("post-receive", &[], &line);
         report.hook_output.push_str(&out);
         let (_, out) = hooks.run("post-update", &[&target.remote_ref], "");
@@ -234,6 +237,17 @@ fn push_local(repo: &Repo, target: &PushTarget, path: &Path) -> Result<PushRepor
             )
         })?;
     Ok(report)
+}
+
+/// A new bare repository's HEAD may name a branch that will never exist
+/// (`master` when the user writes `main`); once the first branch arrives,
+/// point HEAD at it so that `git clone` checks something out, as hosted
+/// remotes do. A HEAD that resolves is never touched.
+fn point_unborn_head(remote: &Repository, pushed: &str) {
+    let resolves = remote.head().is_ok();
+    if !resolves {
+        let _ = remote.set_head(pushed);
+    }
 }
 
 /// Copy every object reachable from `new` that the remote lacks. Returns
@@ -447,8 +461,7 @@ fn push_with_git(repo: &Repo, target: &PushTarget) -> Result<PushReport, PushErr
         }
         let detail = text
             .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
+            .rfind(|l| !l.trim().is_empty())
             .unwrap_or("git push failed")
             .to_string();
         return Err(PushError::Transport {

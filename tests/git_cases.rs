@@ -484,3 +484,23 @@ fn a_file_in_a_nested_repository_belongs_to_that_repository() {
     );
     assert_eq!(staged_files(&sb), "");
 }
+
+#[test]
+fn network_remotes_fail_clearly_and_keep_the_commit() {
+    let (_f, sb) = seeded();
+    for url in [
+        "ssh://127.0.0.1:1/journal.git",
+        "http://127.0.0.1:1/journal.git",
+    ] {
+        sb.git_ok(&sb.work, &["remote", "set-url", "origin", url]);
+        sb.append("journal.md", "x\n");
+        let r = sb.ai(&["journal.md"]);
+        assert_eq!(r.code, 4, "{url}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("cannot push to {url}")),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(sb.subjects(&sb.work).len(), 3, "both commits kept");
+}

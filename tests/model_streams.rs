@@ -419,3 +419,23 @@ fn tokens_stream_on_a_tty_only_and_no_color_is_honoured() {
     assert!(screen.contains("gemma3:latest ›"), "{screen}");
     assert!(!screen.contains("\x1b["), "NO_COLOR: {screen:?}");
 }
+
+#[test]
+fn loopback_ollama_is_never_sent_through_a_proxy() {
+    let fake = FakeOllama::start(Script::text("Add river walk entry"));
+    let sb = Sandbox::new(&fake.url());
+    sb.seed("journal.md", "a\n");
+    sb.append("journal.md", "b\n");
+    let dead = dead_address();
+    let r = sb
+        .ai_cmd(&["--json", "journal.md"])
+        .env("http_proxy", &dead)
+        .env("HTTP_PROXY", &dead)
+        .env("all_proxy", &dead)
+        .env("ALL_PROXY", &dead)
+        .output()
+        .unwrap();
+    let j = support::Run::from(r).ok().json();
+    assert_eq!(j["source"], "model", "{j}");
+    assert_eq!(fake.prompts().len(), 1);
+}

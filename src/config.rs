@@ -188,6 +188,14 @@ impl Default for Config {
     }
 }
 
+/// `~/x` → `$HOME/x`, for paths in settings and remote URLs.
+pub fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), dirs::home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
 /// Where the global config file lives: `AI_COMMIT_CONFIG`, else
 /// `$XDG_CONFIG_HOME/ai-commit/config.toml` (via `dirs`).
 pub fn global_file() -> Option<PathBuf> {

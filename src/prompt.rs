@@ -11,7 +11,6 @@
 //! statistics only.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::config::{Config, PromptKind};
 use crate::git::diff::{Body, FileDiff, TextDiff};
@@ -45,8 +44,7 @@ const PROSE_EXT: &[&str] = &[
 /// itself), else journal or code by the files' types.
 pub fn template(cfg: &Config, paths: &[String]) -> Result<String, std::io::Error> {
     if let Some(p) = &cfg.prompt {
-        let expanded = expand_home(p);
-        let path = Path::new(&expanded);
+        let path = crate::config::expand_home(p);
         if path.is_file() {
             return std::fs::read_to_string(path);
         }
@@ -72,13 +70,6 @@ pub fn template(cfg: &Config, paths: &[String]) -> Result<String, std::io::Error
         PromptKind::Code => CODE_TEMPLATE.to_string(),
         _ => JOURNAL_TEMPLATE.to_string(),
     })
-}
-
-fn expand_home(p: &str) -> String {
-    match (p.strip_prefix("~/"), dirs::home_dir()) {
-        (Some(rest), Some(home)) => home.join(rest).to_string_lossy().into_owned(),
-        _ => p.to_string(),
-    }
 }
 
 /// Bytes available for the diff once the template and stats are in.

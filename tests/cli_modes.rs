@@ -65,27 +65,24 @@ fn drop_in_plain_mode_prints_only_the_message() {
 
 #[test]
 fn drop_in_plain_mode_failure_prints_nothing_on_stdout() {
-    let (_fake, mut sb) = seeded(Script::text(MSG));
-    sb.ollama = dead_address();
-    let r = plain(
-        &sb,
-        &["--format", "plain", "--prompt", "Describe."],
-        OLD_STYLE_INPUT,
-    );
-    assert_eq!(r.code, 5);
-    assert_eq!(r.stdout, "");
-    assert!(r.stderr.contains("cannot reach Ollama"), "{}", r.stderr);
-
-    // Error text from the model is a failure too, never a message.
-    let (_fake, sb) = seeded(Script::text("Error: something broke"));
-    let r = plain(
-        &sb,
-        &["--format", "plain", "--prompt", "Describe."],
-        OLD_STYLE_INPUT,
-    );
-    assert_eq!(r.code, 5);
-    assert_eq!(r.stdout, "");
-    let r = plain(&sb, &["--format", "plain"], "");
+    // The model unreachable, or answering error text: a failure, never a message.
+    let (_down, mut down) = seeded(Script::text(MSG));
+    down.ollama = dead_address();
+    let (_err, err) = seeded(Script::text("Error: something broke"));
+    for (sb, says) in [
+        (&down, "cannot reach Ollama"),
+        (&err, "is an error, not a commit message"),
+    ] {
+        let r = plain(
+            sb,
+            &["--format", "plain", "--prompt", "Describe."],
+            OLD_STYLE_INPUT,
+        );
+        assert_eq!(r.code, 5);
+        assert_eq!(r.stdout, "");
+        assert!(r.stderr.contains(says), "{}", r.stderr);
+    }
+    let r = plain(&err, &["--format", "plain"], "");
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no diff on stdin"));
 }

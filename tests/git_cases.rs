@@ -351,27 +351,19 @@ fn missing_remote_keeps_commits_and_the_next_run_pushes_them_all() {
 #[test]
 fn remote_with_a_work_tree_or_a_file_is_refused() {
     let (_f, sb) = seeded();
-    let nonbare = sb.dir.path().join("nonbare");
     sb.git_ok(sb.dir.path(), &["init", "-q", "nonbare"]);
-    sb.git_ok(
-        &sb.work,
-        &["remote", "set-url", "origin", nonbare.to_str().unwrap()],
-    );
-    sb.append("journal.md", "x\n");
-    let r = sb.ai(&["journal.md"]);
-    assert_eq!(r.code, 4);
-    assert!(r.stderr.contains("work tree"), "{}", r.stderr);
-
-    let file = sb.dir.path().join("afile");
-    std::fs::write(&file, "not a repo").unwrap();
-    sb.git_ok(
-        &sb.work,
-        &["remote", "set-url", "origin", file.to_str().unwrap()],
-    );
-    sb.append("journal.md", "y\n");
-    let r = sb.ai(&["journal.md"]);
-    assert_eq!(r.code, 4);
-    assert!(r.stderr.contains("not a git repository"), "{}", r.stderr);
+    std::fs::write(sb.dir.path().join("afile"), "not a repo").unwrap();
+    for (target, says) in [("nonbare", "work tree"), ("afile", "not a git repository")] {
+        let url = sb.dir.path().join(target);
+        sb.git_ok(
+            &sb.work,
+            &["remote", "set-url", "origin", url.to_str().unwrap()],
+        );
+        sb.append("journal.md", "x\n");
+        let r = sb.ai(&["journal.md"]);
+        assert_eq!(r.code, 4);
+        assert!(r.stderr.contains(says), "{target}: {}", r.stderr);
+    }
     assert_eq!(sb.subjects(&sb.work).len(), 3, "both commits kept");
 }
 

@@ -83,10 +83,7 @@ pub fn local_path(url: &str, workdir: &Path) -> Option<PathBuf> {
             return None;
         }
     }
-    let expanded = match (url.strip_prefix("~/"), dirs::home_dir()) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ => PathBuf::from(url),
-    };
+    let expanded = crate::config::expand_home(url);
     Some(if expanded.is_absolute() {
         expanded
     } else {

@@ -206,13 +206,7 @@ impl Client {
         if e.is_timeout() {
             return self.timeout_err("connecting", "connect_timeout", self.connect_timeout);
         }
-        // reqwest's own text is "error sending request"; the cause is deeper.
-        let mut detail = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            detail = s.to_string();
-            src = s.source();
-        }
+        let detail = root_cause(e);
         if e.is_connect() || e.is_request() {
             ModelError::Unreachable {
                 host: self.host.clone(),
@@ -414,9 +408,10 @@ impl Client {
                 Err(_) => return Err(first_timeout()),
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
+                    // The server was reached; the connection broke mid-answer.
                     return Err(ModelError::Truncated {
-                        detail: self.map_reqwest(&e).to_string(),
-                    })
+                        detail: root_cause(&e),
+                    });
                 }
                 Ok(Some(Ok(chunk))) => chunk,
             };
@@ -449,6 +444,18 @@ impl Client {
         }
         Ok(out)
     }
+}
+
+/// reqwest's own text is "error sending request"; the useful cause is the
+/// innermost source ("Connection refused", "connection reset by peer").
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail = s.to_string();
+        src = s.source();
+    }
+    detail
 }
 
 /// See [`Client::resolve_model`].

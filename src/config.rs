@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_HOST: &str = "http://127.0.0.1:11434";
 pub const DEFAULT_MODEL: &str = "gemma3";
 pub const DEFAULT_FALLBACK: &str = "Update {file}";
+/// `AI_COMMIT_*` variables that are not settings: the config file's path and
+/// the Neovim plugin's native module path. Every other one must be a setting.
+pub const NON_SETTING_VARS: &[&str] = &["AI_COMMIT_CONFIG", "AI_COMMIT_NATIVE"];
 /// Name of the per-repository override file, at the top of the work tree.
 pub const REPO_FILE: &str = ".ai-commit.toml";
 
@@ -123,8 +126,8 @@ impl Settings {
             let Some(key) = name.strip_prefix("AI_COMMIT_") else {
                 continue;
             };
-            if key == "CONFIG" {
-                continue; // the config file's path, handled by `global_file`
+            if NON_SETTING_VARS.contains(&name.as_str()) {
+                continue;
             }
             let parsed = format!("v = {value}")
                 .parse::<toml::Table>()
@@ -360,6 +363,7 @@ mod tests {
             ("AI_COMMIT_PUSH".to_string(), "false".to_string()),
             ("AI_COMMIT_MODEL".to_string(), "llama3.2:1b".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
+            ("AI_COMMIT_NATIVE".to_string(), "/x.so".to_string()),
         ])
         .unwrap();
         assert_eq!(s.timeout, Some(12.0));

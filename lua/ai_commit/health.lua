@@ -1,0 +1,49 @@
+-- :checkhealth ai_commit
+local M = {}
+
+function M.check()
+  local h = vim.health
+  h.start("ai-commit: Neovim and the native module")
+  local v = vim.version()
+  if vim.fn.has("nvim-0.10") == 1 then
+    h.ok(("Neovim %d.%d.%d"):format(v.major, v.minor, v.patch))
+  else
+    h.error("Neovim 0.10 or newer is needed")
+  end
+  local ai = require("ai_commit")
+  local native = require("ai_commit.native")
+  local m, err = native.load(ai._cfg().native)
+  if not m then
+    h.error(err)
+    return
+  end
+  h.ok(("native module %s, built for Neovim %s (%s)"):format(native.info.version, native.info.nvim, native.path()))
+
+  -- The same checks as `ai-commit doctor`, for the last file buffer (or the cwd).
+  local dir = vim.fn.getcwd()
+  local alt = vim.fn.bufnr("#")
+  if alt > 0 and vim.bo[alt].buftype == "" and vim.api.nvim_buf_get_name(alt) ~= "" then
+    dir = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(alt), ":p:h")
+  end
+  h.start(("ai-commit: Ollama, repository, identity, remote (%s)"):format(dir))
+  local res = native.call("doctor", { cwd = dir, settings = require("ai_commit.config").core_settings(ai._cfg()) })
+  if not res.ok then
+    h.error(res.err)
+    return
+  end
+  for _, c in ipairs(res.checks) do
+    local text = ("%s: %s"):format(c.name, c.detail)
+    if c.level == "ok" then
+      h.ok(text)
+    elseif c.level == "warn" then
+      h.warn(text)
+    else
+      h.error(text)
+    end
+  end
+  if ai._state.prewarm_error then
+    h.warn("pre-warming the model failed: " .. ai._state.prewarm_error)
+  end
+end
+
+return M

@@ -1,0 +1,335 @@
+-- ai-commit for Neovim: `\g` stages the buffer, a local model writes the
+-- message, commits and pushes — off the main loop (see src/nvim/lib.rs).
+local config = require("ai_commit.config")
+local native = require("ai_commit.native")
+local ui = require("ai_commit.ui")
+
+local M = {}
+
+local state = {
+  cfg = nil, -- resolved options
+  runs = {}, -- id → { started, text, ui, events }
+  last = nil, -- the last finished run, for :AICommitStatus
+  waker_set = false,
+  maps = {}, -- mappings we made, to remove on a second setup()
+  prewarmed = {},
+}
+
+local function notify(msg, level)
+  vim.notify("ai-commit: " .. msg, level or vim.log.levels.INFO)
+end
+
+local function cfg()
+  if not state.cfg then
+    state.cfg = config.resolve(nil)
+  end
+  return state.cfg
+end
+
+local function map(lhs, rhs, desc)
+  if lhs and lhs ~= "" then
+    vim.keymap.set("n", lhs, rhs, { desc = desc, silent = true })
+    table.insert(state.maps, lhs)
+  end
+end
+
+--- Configure the plugin; every option is optional. Safe to call again
+--- (options and mappings are replaced, nothing is duplicated).
+function M.setup(opts)
+  local resolved, problems = config.resolve(opts)
+  for _, lhs in ipairs(state.maps) do
+    pcall(vim.keymap.del, "n", lhs)
+  end
+  state.maps = {}
+  state.cfg = resolved
+  if #problems > 0 then
+    notify("setup: " .. table.concat(problems, "; "), vim.log.levels.ERROR)
+  end
+  if resolved.keymap then
+    map(resolved.keymap, "<Plug>(AICommit)", "ai-commit: commit this file")
+  end
+  if resolved.journal_keymap then
+    map(resolved.journal_keymap, "<Plug>(AICommitJournal)", "ai-commit: new journal entry")
+  end
+  local group = vim.api.nvim_create_augroup("ai_commit", { clear = true })
+  if resolved.prewarm then
+    vim.api.nvim_create_autocmd("BufEnter", {
+      group = group,
+      callback = function(ev)
+        M._prewarm(ev.buf)
+      end,
+    })
+  end
+  return #problems == 0
+end
+
+-- Events from the native side, drained on the main loop.
+local handlers = {}
+
+function handlers.generating(run, ev)
+  run.model = ev.model
+  ui.update(run.ui, ("asking %s…"):format(ev.model))
+end
+
+function handlers.token(run, ev)
+  run.text = run.text .. ev.text
+  ui.update(run.ui, run.text)
+end
+
+function handlers.message(run, ev)
+  run.message = ev
+  ui.update(run.ui, ev.text)
+end
+
+function handlers.review(run, ev)
+  ui.close(run.ui)
+  M._review(run, ev.text)
+end
+
+function handlers.done(run, ev, id)
+  ui.close(run.ui)
+  local line, level = ui.result_line(ev.outcome)
+  state.last = { outcome = ev.outcome, events = run.events }
+  state.runs[id] = nil
+  vim.notify(line, level)
+end
+
+function handlers.error(run, ev, id)
+  ui.close(run.ui)
+  state.last = { error = ev, events = run.events }
+  state.runs[id] = nil
+  local level = vim.log.levels.ERROR
+  if ev.kind == "nothing_to_commit" or ev.kind == "cancelled" then
+    level = vim.log.levels.WARN
+  end
+  notify(ev.message, level)
+end
+
+local function drain()
+  local events = native.call("drain")
+  if type(events) ~= "table" then
+    return
+  end
+  for _, ev in ipairs(events) do
+    local run = state.runs[ev.id]
+    if ev.id == 0 then
+      if ev.type == "preload_failed" then
+        state.prewarm_error = ev.reason
+      end
+    elseif run then
+      table.insert(run.events, ev.type)
+      local h = handlers[ev.type]
+      if h then
+        h(run, ev, ev.id)
+      end
+    end
+  end
+end
+
+local function ensure_native()
+  local m, err = native.load(cfg().native)
+  if not m then
+    return nil, err
+  end
+  if not state.waker_set then
+    m.set_waker(drain)
+    state.waker_set = true
+  end
+  return m
+end
+
+--- Commit the current buffer's file (or, with { all = true }, every tracked change).
+function M.commit(opts)
+  opts = opts or {}
+  local c = cfg()
+  local buf = vim.api.nvim_get_current_buf()
+  local path = vim.api.nvim_buf_get_name(buf)
+  if not opts.all then
+    if vim.bo[buf].buftype ~= "" then
+      notify(("this is a %s buffer, not a file; open the file to commit"):format(vim.bo[buf].buftype), vim.log.levels.WARN)
+      return
+    end
+    if path == "" then
+      notify("this buffer has no file name; save it first (:w name)", vim.log.levels.WARN)
+      return
+    end
+    if c.save and vim.bo[buf].modified then
+      local ok, err = pcall(vim.cmd, "silent write")
+      if not ok then
+        notify("could not save the buffer, nothing committed: " .. tostring(err), vim.log.levels.ERROR)
+        return
+      end
+    end
+  end
+  local _, err = ensure_native()
+  if err then
+    notify(err, vim.log.levels.ERROR)
+    return
+  end
+  local res = native.call("start", {
+    path = (not opts.all) and path or nil,
+    all = opts.all or false,
+    cwd = vim.fn.getcwd(),
+    review = c.review,
+    dry_run = opts.dry_run or false,
+    settings = config.core_settings(c),
+  })
+  if not res.ok then
+    if res.kind == "busy" then
+      if c.on_busy == "cancel" then
+        native.call("cancel", tostring(res.id))
+        notify("cancelled the running commit", vim.log.levels.WARN)
+      else
+        notify(res.err .. " (:AICommitCancel stops it)", vim.log.levels.WARN)
+      end
+    else
+      notify(res.err, vim.log.levels.ERROR)
+    end
+    return
+  end
+  state.runs[res.id] = { id = res.id, started = vim.uv.hrtime(), text = "", events = {}, ui = ui.open(c.display) }
+  ui.update(state.runs[res.id].ui, "staging…")
+end
+
+--- Cancel every run in flight (nothing is committed; changes stay staged).
+function M.cancel()
+  local any = false
+  for id in pairs(state.runs) do
+    native.call("cancel", tostring(id))
+    any = true
+  end
+  if not any then
+    notify("nothing is running")
+  end
+end
+
+--- The last run, for :AICommitStatus (and for tests).
+function M.last()
+  return state.last
+end
+
+function M.running()
+  return next(state.runs) ~= nil
+end
+
+--- For a statusline: "ai-commit: gemma3…" while a run is in flight, else "".
+function M.statusline()
+  for _, run in pairs(state.runs) do
+    return "ai-commit: " .. (run.model or "staging") .. "…"
+  end
+  return ""
+end
+
+function M.status()
+  local last = state.last
+  if not last then
+    notify("no commit yet in this session")
+    return
+  end
+  local lines = {}
+  if last.error then
+    table.insert(lines, { ("error (%s): %s"):format(last.error.kind, last.error.message), "ErrorMsg" })
+  else
+    local o = last.outcome
+    local t = o.timings or {}
+    table.insert(lines, { ("commit   %s on %s\n"):format(o.oid or "-", o.branch or "?") })
+    table.insert(lines, { ("message  %s\n"):format(o.message) })
+    if o.source == "fallback" then
+      table.insert(lines, { ("source   fallback: %s\n"):format(o.reason), "WarningMsg" })
+    else
+      table.insert(lines, { ("source   %s\n"):format(o.source == "model" and ("model " .. o.model) or "you") })
+    end
+    local p = o.push or {}
+    table.insert(lines, {
+      ("push     %s\n"):format(
+        p.status == "pushed" and ("pushed to %s (%d commits)"):format(p.remote, p.commits or 0)
+          or p.status == "failed" and ("NOT pushed: " .. p.reason)
+          or "off"
+      ),
+      p.status == "failed" and "WarningMsg" or nil,
+    })
+    table.insert(lines, {
+      ("time     %.0f ms (stage %.0f, diff %.0f, model %.0f, commit %.0f, push %.0f)"):format(
+        o.elapsed_ms or 0,
+        t.stage_ms or 0,
+        t.diff_ms or 0,
+        t.model_ms or 0,
+        t.commit_ms or 0,
+        t.push_ms or 0
+      ),
+    })
+  end
+  vim.api.nvim_echo(lines, true, {})
+end
+
+function M.journal()
+  require("ai_commit.journal").insert(cfg().journal)
+end
+
+-- Review mode: the message in a scratch buffer; :w commits it, closing
+-- without writing aborts (changes stay staged).
+function M._review(run, text)
+  local buf = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_buf_set_name(buf, ("ai-commit://review/%d"):format(run.id or 0))
+  vim.bo[buf].buftype = "acwrite"
+  vim.bo[buf].filetype = "gitcommit"
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(text, "\n", { plain = true }))
+  vim.bo[buf].modified = false
+  local answered = false
+  local function answer(msg)
+    if answered then
+      return
+    end
+    answered = true
+    native.call("reply", { id = run.id, text = msg })
+  end
+  vim.api.nvim_create_autocmd("BufWriteCmd", {
+    buffer = buf,
+    callback = function()
+      local msg = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+      answer(vim.trim(msg) ~= "" and msg or vim.NIL)
+      vim.bo[buf].modified = false
+      vim.schedule(function()
+        pcall(vim.api.nvim_buf_delete, buf, { force = true })
+      end)
+    end,
+  })
+  vim.api.nvim_create_autocmd({ "BufWipeout", "BufUnload" }, {
+    buffer = buf,
+    once = true,
+    callback = function()
+      answer(vim.NIL)
+    end,
+  })
+  vim.cmd("botright split")
+  vim.api.nvim_win_set_buf(0, buf)
+  vim.api.nvim_win_set_height(0, math.max(3, math.min(12, #vim.api.nvim_buf_get_lines(buf, 0, -1, false) + 1)))
+  notify(":w commits this message, :q! aborts")
+end
+
+function M._prewarm(buf)
+  if vim.bo[buf].buftype ~= "" then
+    return
+  end
+  local name = vim.api.nvim_buf_get_name(buf)
+  if name == "" then
+    return
+  end
+  local dir = vim.fn.fnamemodify(name, ":p:h")
+  if state.prewarmed[dir] then
+    return
+  end
+  state.prewarmed[dir] = true
+  if not ensure_native() then
+    return
+  end
+  -- Only for files in a repository: the native side finds out off the main loop.
+  native.call("preload", { cwd = dir, settings = config.core_settings(cfg()) })
+end
+
+-- For tests and :checkhealth.
+M._state = state
+M._ensure_native = ensure_native
+M._cfg = cfg
+
+return M

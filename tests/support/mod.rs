@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod nvim;
 pub mod ollama;
 
 use std::path::{Path, PathBuf};

@@ -470,3 +470,171 @@ vim.defer_fn(function() H.finish({}) end, 1500)
     assert!(loads[0].1["keep_alive"].is_string());
     let _ = Path::new("");
 }
+
+#[test]
+fn status_float_and_result_line_show_the_run() {
+    let tokens: Vec<String> = (0..6).map(|i| format!("w{i} ")).collect();
+    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let (_fake, sb) = journal_sandbox(Script::tokens(&refs).delay(Duration::from_millis(150)));
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, { "x" })
+vim.api.nvim_feedkeys("\\g", "mx", false)
+local seen = {}
+vim.defer_fn(function()
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(w).relative ~= "" then
+      table.insert(seen, table.concat(vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false), "\n"))
+    end
+  end
+end, 600)
+H.wait_run(nil, 20000, function(last)
+  local floats = 0
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(w).relative ~= "" then floats = floats + 1 end
+  end
+  local status = vim.api.nvim_exec2("AICommitStatus", { output = true }).output
+  H.finish({ seen = seen, floats_after = floats, status = status })
+end)
+"#;
+    let v = nvim(&sb, script, &[]);
+    let seen = v["seen"][0].as_str().unwrap_or("");
+    assert!(
+        seen.starts_with("w0 w1"),
+        "the float shows the message while it streams: {v}"
+    );
+    assert!(
+        seen.len() < "w0 w1 w2 w3 w4 w5".len(),
+        "…before it is complete: {seen:?}"
+    );
+    assert_eq!(v["floats_after"], 0, "the float closes");
+    let status = v["status"].as_str().unwrap();
+    let oid = sb.head(&sb.work);
+    for want in [
+        oid.as_str(),
+        "w0 w1 w2 w3 w4 w5",
+        "model gemma3:latest",
+        "pushed to origin (1 commits)",
+        "time ",
+    ] {
+        assert!(status.contains(want), "{want:?} in {status}");
+    }
+    let n = notes(&v);
+    assert!(
+        n.iter()
+            .any(|(m, _)| m.ends_with(" s)") && m.contains(&oid[..7])),
+        "elapsed time in the result: {n:?}"
+    );
+}
+
+#[test]
+fn on_busy_cancel_cancels_the_running_commit() {
+    let (_fake, sb) = journal_sandbox(Script::tokens(&["Add "]).then_hang());
+    let script = r#"
+require("ai_commit").setup({ on_busy = "cancel", timeout = 60 })
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, { "x" })
+vim.api.nvim_feedkeys("\\g", "mx", false)
+vim.defer_fn(function() vim.api.nvim_feedkeys("\\g", "mx", false) end, 300)
+H.wait_run(nil, 20000, function(last) H.finish({ run = H.summary(last) }) end)
+"#;
+    let v = nvim(&sb, script, &[]);
+    assert_eq!(v["run"]["error"]["kind"], "cancelled", "{v}");
+    assert!(notes(&v)
+        .iter()
+        .any(|(m, _)| m.contains("cancelled the running commit")));
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
+}
+
+#[test]
+fn a_plain_checkout_finds_its_built_module_without_configuration() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+require("ai_commit").setup({})
+vim.defer_fn(function()
+  H.finish({ path = require("ai_commit.native").path() })
+end, 50)
+"#;
+    // No AI_COMMIT_NATIVE: found under <plugin>/target/… from the runtimepath alone.
+    let v = nvim(&sb, script, &[("AI_COMMIT_NATIVE", "")]);
+    let path = v["path"].as_str().unwrap_or_default();
+    assert!(
+        path.starts_with(support::nvim::root().to_str().unwrap())
+            && path.contains("libai_commit_native"),
+        "{v}"
+    );
+    assert!(notes(&v).is_empty(), "{v}");
+}
+
+#[test]
+fn a_module_built_for_another_neovim_is_refused_with_a_clear_message() {
+    // Built by .ci/test with `--features neovim-0-10` into its own target dir.
+    let lib = support::nvim::root().join("target/nvim-0.10/debug/libai_commit_native.so");
+    assert!(
+        lib.exists(),
+        "{} is missing: build it with `cargo build -p ai-commit-nvim --no-default-features --features neovim-0-10 --target-dir target/nvim-0.10` (.ci/test does)",
+        lib.display()
+    );
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+require("ai_commit").setup({})
+vim.defer_fn(function()
+  vim.cmd("edit journal.md")
+  vim.cmd("AICommit")
+  vim.cmd("checkhealth ai_commit")
+  H.finish({ health = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n") })
+end, 50)
+"#;
+    let v = support::nvim::run(&sb, script, &[], &lib);
+    let n = notes(&v);
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == WARN
+                && m.contains("was built for Neovim 0.10, but this is Neovim 0.11")),
+        "setup says so: {n:?}"
+    );
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == ERROR && m.contains("rebuild it")),
+        "{n:?}"
+    );
+    assert!(
+        v["health"]
+            .as_str()
+            .unwrap()
+            .contains("ERROR the native module"),
+        "{v}"
+    );
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
+}
+
+#[test]
+fn help_documents_every_command() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let doc = sb.dir.path().join("rt/doc");
+    std::fs::create_dir_all(&doc).unwrap();
+    std::fs::copy(
+        support::nvim::root().join("doc/ai-commit.txt"),
+        doc.join("ai-commit.txt"),
+    )
+    .unwrap();
+    let script = format!(
+        r#"
+vim.opt.rtp:prepend({rt:?})
+vim.cmd("helptags " .. {doc:?})
+local found = {{}}
+for _, tag in ipairs({{ "ai-commit", ":AICommit", ":AICommitCancel", ":AICommitStatus", ":AICommitJournal", "ai_commit.setup()", "ai-commit-options", "ai-commit-native" }}) do
+  found[tag] = pcall(vim.cmd, "help " .. tag)
+end
+H.finish({{ found = found }})
+"#,
+        rt = sb.dir.path().join("rt").display().to_string(),
+        doc = doc.display().to_string()
+    );
+    let v = nvim(&sb, &script, &[]);
+    for (tag, ok) in v["found"].as_object().unwrap() {
+        assert_eq!(ok, true, ":help {tag}");
+    }
+    assert_eq!(v["found"].as_object().unwrap().len(), 8);
+}

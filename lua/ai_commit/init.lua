@@ -57,7 +57,11 @@ function M.setup(opts)
   -- startup, rather than inside the first \g: the keypress stays ~2 ms. A
   -- missing module is reported on first use, not here.
   vim.defer_fn(function()
-    ensure_native()
+    local _, err = ensure_native()
+    if err and not state.load_reported then
+      state.load_reported = true
+      notify(err, vim.log.levels.WARN)
+    end
   end, 0)
   local group = vim.api.nvim_create_augroup("ai_commit", { clear = true })
   if resolved.prewarm then

@@ -107,6 +107,7 @@ fn main() {
             settings: Settings::default(),
             dry_run: false,
             message: None,
+            backup_runner: None,
         };
         let out =
             ai_commit::run(&req, rt.handle(), &Cancel::new(), &mut |_| {}, None).expect("pipeline");

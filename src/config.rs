@@ -83,6 +83,33 @@ pub struct Settings {
     pub max_subject: Option<usize>,
     /// Keep a body (lines after the subject) when the model writes one.
     pub body: Option<bool>,
+    /// Backups run after commits, in the background (`[backup]`).
+    pub backup: Option<BackupSettings>,
+}
+
+/// `[backup]`: when and where backups go.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// At most one run per this interval: "10m", "1h", "30s", "0".
+    pub min_interval: Option<String>,
+    #[serde(default)]
+    pub targets: Vec<BackupTarget>,
+}
+
+/// One `[[backup.targets]]`: a mirror or a command, optionally conditional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BackupTarget {
+    /// A bare repository (created if missing) that receives every branch and
+    /// tag; `{name}` is the work tree's directory name.
+    pub mirror: Option<String>,
+    /// A command run in the work tree (`["backup-home"]`).
+    pub command: Option<Vec<String>>,
+    /// Skip (with a warning) while this path is missing (a marker file).
+    pub require: Option<String>,
+    /// Skip (with a warning) while this path is not a mount point.
+    pub require_mount: Option<String>,
 }
 
 impl Settings {
@@ -106,7 +133,8 @@ impl Settings {
             num_predict,
             keep_alive,
             max_subject,
-            body
+            body,
+            backup
         );
     }
 
@@ -167,6 +195,39 @@ pub struct Config {
     pub keep_alive: String,
     pub max_subject: usize,
     pub body: bool,
+    pub backup: Backup,
+}
+
+/// Validated `[backup]`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Backup {
+    pub min_interval: Duration,
+    pub targets: Vec<BackupTarget>,
+}
+
+/// "30s", "10m", "2h", "1d", "0" → a duration.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like \"30s\", \"10m\", \"1h\" or \"0\""))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration like \"30s\", \"10m\", \"1h\" or \"0\""
+            ))
+        }
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 impl Default for Config {
@@ -187,6 +248,7 @@ impl Default for Config {
             keep_alive: "30m".into(),
             max_subject: 72,
             body: true,
+            backup: Backup::default(),
         }
     }
 }
@@ -303,7 +365,37 @@ impl Config {
                 format!("{max_subject} is outside 20..=200"),
             ));
         }
+        let backup = match s.backup {
+            None => Backup::default(),
+            Some(b) => {
+                let min_interval = match &b.min_interval {
+                    Some(i) => parse_interval(i).map_err(|e| bad("backup.min_interval", e))?,
+                    None => Duration::from_secs(600),
+                };
+                for (i, t) in b.targets.iter().enumerate() {
+                    let key = format!("backup.targets[{i}]");
+                    match (&t.mirror, &t.command) {
+                        (Some(_), None) => {}
+                        (None, Some(c)) if !c.is_empty() => {}
+                        (None, Some(_)) => {
+                            return Err(bad(&key, "command must not be empty".into()))
+                        }
+                        _ => {
+                            return Err(bad(
+                                &key,
+                                "needs exactly one of `mirror` or `command`".into(),
+                            ))
+                        }
+                    }
+                }
+                Backup {
+                    min_interval,
+                    targets: b.targets,
+                }
+            }
+        };
         Ok(Config {
+            backup,
             model,
             host,
             timeout: secs("timeout", s.timeout, d.timeout)?,
@@ -374,6 +466,32 @@ mod tests {
         let err =
             Settings::from_env_vars([("AI_COMMIT_PUSH".into(), "sometimes".into())]).unwrap_err();
         assert!(err.to_string().contains("AI_COMMIT_PUSH"), "{err}");
+    }
+
+    #[test]
+    fn backup_section_is_validated() {
+        let s = Settings::from_toml(
+            "[backup]\nmin_interval = \"10m\"\n[[backup.targets]]\nmirror = \"/mnt/b/{name}.git\"\nrequire = \"/mnt/b/.mounted\"\n[[backup.targets]]\ncommand = [\"backup-home\"]\n",
+            "f",
+        )
+        .unwrap();
+        let c = Config::resolve(s).unwrap();
+        assert_eq!(c.backup.min_interval, Duration::from_secs(600));
+        assert_eq!(c.backup.targets.len(), 2);
+        let s =
+            Settings::from_toml("[backup]\n[[backup.targets]]\nrequire = \"/x\"\n", "f").unwrap();
+        assert!(Config::resolve(s)
+            .unwrap_err()
+            .to_string()
+            .contains("backup.targets[0]"));
+        let s = Settings::from_toml("[backup]\nmin_interval = \"soon\"\n", "f").unwrap();
+        assert!(Config::resolve(s)
+            .unwrap_err()
+            .to_string()
+            .contains("backup.min_interval"));
+        let e =
+            Settings::from_toml("[backup]\n[[backup.targets]]\nmirorr = \"x\"\n", "f").unwrap_err();
+        assert!(e.to_string().contains("mirorr"), "{e}");
     }
 
     #[test]

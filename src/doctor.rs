@@ -33,6 +33,52 @@ fn check(name: &'static str, level: Level, detail: impl Into<String>) -> Check {
     }
 }
 
+/// Backup targets, when configured: requirements present, commands found.
+fn backup_checks(cfg: &Config, out: &mut Vec<Check>) {
+    for t in &cfg.backup.targets {
+        let what = match (&t.mirror, &t.command) {
+            (Some(m), _) => format!("mirror {m}"),
+            (_, Some(c)) => format!("command {}", c.join(" ")),
+            _ => continue,
+        };
+        let missing = t
+            .require
+            .as_deref()
+            .map(crate::config::expand_home)
+            .filter(|p| !p.exists())
+            .map(|p| format!("{} is missing", p.display()));
+        if let Some(m) = missing {
+            out.push(check(
+                "backup",
+                Level::Warn,
+                format!("{what}: skipped while {m} (disk not mounted?)"),
+            ));
+            continue;
+        }
+        if let Some(c) = &t.command {
+            let found = Path::new(&c[0]).is_file()
+                || std::env::var_os("PATH")
+                    .is_some_and(|ps| std::env::split_paths(&ps).any(|p| p.join(&c[0]).is_file()));
+            if !found {
+                out.push(check(
+                    "backup",
+                    Level::Fail,
+                    format!("{what}: {} is not found on PATH", c[0]),
+                ));
+                continue;
+            }
+        }
+        out.push(check(
+            "backup",
+            Level::Ok,
+            format!(
+                "{what} (at most every {} s)",
+                cfg.backup.min_interval.as_secs()
+            ),
+        ));
+    }
+}
+
 /// Run every check for the repository around `cwd`.
 pub fn run(cwd: &Path, settings: &Settings, rt: &Handle) -> Vec<Check> {
     let mut out = Vec::new();
@@ -112,6 +158,7 @@ pub fn run(cwd: &Path, settings: &Settings, rt: &Handle) -> Vec<Check> {
         )),
         Err(e) => out.push(check("identity", Level::Fail, e.to_string())),
     }
+    backup_checks(&cfg, &mut out);
     if !cfg.push {
         out.push(check("remote", Level::Ok, "pushing is off (push = false)"));
         return out;

@@ -50,6 +50,8 @@ pub enum Event {
     Pushed(crate::git::push::PushReport),
     /// The push failed; the commit is kept and will be pushed next time.
     PushFailed { reason: String },
+    /// A backup was scheduled in the background (or why not).
+    Backup { detail: String },
 }
 
 /// What a finished run did.
@@ -64,6 +66,8 @@ pub struct Outcome {
     pub paths: Vec<String>,
     pub stats: DiffStats,
     pub push: PushStatus,
+    /// Whether a background backup was scheduled (None: no targets).
+    pub backup: Option<String>,
     pub elapsed_ms: u128,
     pub timings: Timings,
 }

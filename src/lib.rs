@@ -7,6 +7,7 @@
 //! whose texts say what went wrong and what to do; faces render them as they
 //! are.
 
+pub mod backup;
 pub mod cancel;
 pub mod config;
 pub mod doctor;
@@ -14,10 +15,12 @@ pub mod error;
 pub mod event;
 pub mod git;
 pub mod hook;
+pub mod init;
 pub mod message;
 pub mod model;
 pub mod pipeline;
 pub mod prompt;
+pub mod status;
 
 pub use cancel::Cancel;
 pub use config::{Config, Settings};

@@ -34,6 +34,9 @@ pub struct Request {
     pub dry_run: bool,
     /// Use this message instead of asking the model.
     pub message: Option<String>,
+    /// The `ai-commit` executable that runs scheduled backups (the CLI
+    /// passes itself); `None` looks for `ai-commit` on PATH.
+    pub backup_runner: Option<PathBuf>,
 }
 
 /// Called with the message before committing (review / `--edit`): returns
@@ -127,6 +130,7 @@ pub fn run(
         paths,
         stats,
         push: PushStatus::Skipped,
+        backup: None,
         elapsed_ms: 0,
         timings,
     };
@@ -152,13 +156,12 @@ pub fn run(
         if let Some((remote, url)) = push::describe(&repo) {
             events(Event::Pushing { remote, url });
         }
-        outcome.push = match push::push(&repo) {
+        outcome.push = match push::push_syncing(&repo) {
             Ok(report) => {
                 events(Event::Pushed(report.clone()));
                 PushStatus::Pushed(report)
             }
-            Err(e) => {
-                let reason = e.to_string();
+            Err(reason) => {
                 events(Event::PushFailed {
                     reason: reason.clone(),
                 });
@@ -166,6 +169,13 @@ pub fn run(
             }
         };
         outcome.timings.push_ms = ms_since(t);
+    }
+    // Backups never hold the commit: a detached job does them later.
+    if let Some(detail) = crate::backup::trigger(&repo, &cfg.backup, req.backup_runner.as_deref()) {
+        events(Event::Backup {
+            detail: detail.clone(),
+        });
+        outcome.backup = Some(detail);
     }
     outcome.elapsed_ms = started.elapsed().as_millis();
     Ok(outcome)

@@ -277,7 +277,7 @@ fn no_identity_is_refused_before_any_model_call() {
 }
 
 #[test]
-fn non_fast_forward_remote_keeps_the_commit_and_overwrites_nothing() {
+fn a_remote_that_moved_on_is_synced_never_overwritten() {
     let (_f, sb) = seeded();
     // Another machine pushes first.
     let other = sb.dir.path().join("other");
@@ -294,13 +294,18 @@ fn non_fast_forward_remote_keeps_the_commit_and_overwrites_nothing() {
 
     sb.append("journal.md", "from the desktop\n");
     let r = sb.ai(&["journal.md"]);
-    assert_eq!(r.code, 4, "committed but not pushed: {}", r.stderr);
-    assert!(r.stderr.contains("sync"), "{}", r.stderr);
-    assert_eq!(sb.head(&sb.bare), theirs, "the remote is not overwritten");
-    assert_eq!(
-        sb.subjects(&sb.work),
-        vec![MSG, "Seed"],
-        "our commit is kept"
+    r.ok();
+    assert!(r.stderr.contains("synced first"), "{}", r.stderr);
+    // Their commit is kept (an ancestor of the new tip), ours is on top.
+    assert_eq!(sb.subjects(&sb.bare), vec![MSG, "From the laptop", "Seed"]);
+    let ok = sb
+        .git(&sb.bare, &["merge-base", "--is-ancestor", &theirs, "main"])
+        .status
+        .success();
+    assert!(ok, "the remote's commit was not overwritten");
+    assert!(
+        sb.work.join("laptop.md").exists(),
+        "the work tree has their file"
     );
     sb.fsck_remote();
 }
@@ -495,4 +500,15 @@ fn network_remotes_fail_clearly_and_keep_the_commit() {
         );
     }
     assert_eq!(sb.subjects(&sb.work).len(), 3, "both commits kept");
+}
+
+#[test]
+fn the_work_tree_root_as_a_path_stages_everything_like_git_add_dot() {
+    let (_f, sb) = seeded();
+    sb.write("new/a.md", "a\n");
+    sb.append("journal.md", "more\n");
+    sb.ai(&["."]).ok();
+    assert_eq!(sb.git_ok(&sb.work, &["status", "--porcelain"]), "");
+    let files = sb.git_ok(&sb.bare, &["ls-tree", "-r", "--name-only", "main"]);
+    assert_eq!(files, "journal.md\nnew/a.md\n");
 }

@@ -638,3 +638,58 @@ H.finish({{ found = found }})
     }
     assert_eq!(v["found"].as_object().unwrap().len(), 8);
 }
+
+#[test]
+fn ai_commit_backup_runs_in_the_background_and_status_and_health_show_it() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let mirror = sb.dir.path().join("backup/journal.git");
+    let cfg = sb.home.join(".config/ai-commit");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!(
+            "[backup]\n[[backup.targets]]\nmirror = \"{}\"\n[[backup.targets]]\nmirror = \"/nonexistent/x.git\"\nrequire = \"/nonexistent/.mounted\"\n",
+            mirror.display()
+        ),
+    )
+    .unwrap();
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("edit journal.md")
+vim.cmd("AICommitBackup")
+H.wait(function()
+  for _, n in ipairs(H.notes) do if n.msg:find("backup finished", 1, true) then return true end end
+end, 20000, function()
+  local status = vim.api.nvim_exec2("AICommitStatus", { output = true }).output
+  vim.cmd("checkhealth ai_commit")
+  H.finish({ status = status, health = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n") })
+end)
+"#;
+    let v = nvim(&sb, script, &[]);
+    assert_eq!(
+        sb.git_ok(&mirror, &["rev-parse", "main"]),
+        sb.git_ok(&sb.work, &["rev-parse", "main"])
+    );
+    let n = notes(&v);
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == WARN && m.contains("backup finished") && m.contains("skipped")),
+        "{n:?}"
+    );
+    // No commit yet in this session: the status says so, and shows the backup.
+    let status = v["status"].as_str().unwrap();
+    assert!(
+        status.contains("no commit yet in this session") && status.contains("backup   last run"),
+        "{status}"
+    );
+    assert!(
+        status.contains("ok      mirror") && status.contains("skipped mirror /nonexistent/x.git"),
+        "{status}"
+    );
+    let health = v["health"].as_str().unwrap();
+    assert!(
+        health.contains("OK backup: mirror")
+            && health.contains("WARNING backup: mirror /nonexistent/x.git: skipped"),
+        "{health}"
+    );
+}

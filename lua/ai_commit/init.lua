@@ -127,6 +127,8 @@ local function drain()
     if ev.id == 0 then
       if ev.type == "preload_failed" then
         state.prewarm_error = ev.reason
+      elseif ev.type == "backup_done" then
+        M._backup_done(ev.state)
       end
     elseif run then
       table.insert(run.events, ev.type)
@@ -232,14 +234,20 @@ function M.statusline()
   return ""
 end
 
+local function backup_lines(st)
+  local lines = {}
+  for _, r in ipairs(st.results or {}) do
+    table.insert(lines, ("  %-7s %s: %s"):format(r.status, r.target, r.detail))
+  end
+  return lines
+end
+
 function M.status()
   local last = state.last
-  if not last then
-    notify("no commit yet in this session")
-    return
-  end
   local lines = {}
-  if last.error then
+  if not last then
+    table.insert(lines, { "no commit yet in this session\n" })
+  elseif last.error then
     table.insert(lines, { ("error (%s): %s"):format(last.error.kind, last.error.message), "ErrorMsg" })
   else
     local o = last.outcome
@@ -271,7 +279,52 @@ function M.status()
       ),
     })
   end
+  if ensure_native() then
+    local b = native.call("backup_status", { cwd = M._dir() })
+    if b.ok and b.state and (b.state.finished or 0) > 0 then
+      table.insert(lines, { ("\nbackup   last run %s\n"):format(os.date("%Y-%m-%d %H:%M", b.state.finished)) })
+      for _, l in ipairs(backup_lines(b.state)) do
+        table.insert(lines, { l .. "\n" })
+      end
+    end
+  end
   vim.api.nvim_echo(lines, true, {})
+end
+
+--- Run the configured backups now (in the background); report when done.
+function M.backup()
+  local _, err = ensure_native()
+  if err then
+    notify(err, vim.log.levels.ERROR)
+    return
+  end
+  local res = native.call("backup", { cwd = M._dir(), settings = config.core_settings(cfg()) })
+  if not res.ok then
+    notify(res.err, vim.log.levels.ERROR)
+    return
+  end
+  notify("backup started")
+end
+
+function M._backup_done(st)
+  local level = vim.log.levels.INFO
+  for _, r in ipairs(st.results or {}) do
+    if r.status == "failed" then
+      level = vim.log.levels.ERROR
+    elseif r.status == "skipped" and level == vim.log.levels.INFO then
+      level = vim.log.levels.WARN
+    end
+  end
+  notify("backup finished\n" .. table.concat(backup_lines(st), "\n"), level)
+end
+
+--- The directory of the current file buffer, else the working directory.
+function M._dir()
+  local name = vim.api.nvim_buf_get_name(0)
+  if vim.bo.buftype == "" and name ~= "" then
+    return vim.fn.fnamemodify(name, ":p:h")
+  end
+  return vim.fn.getcwd()
 end
 
 function M.journal()

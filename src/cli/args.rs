@@ -115,6 +115,33 @@ pub enum Command {
     },
     /// Check Ollama, the model, the repository, identity and remote.
     Doctor,
+    /// Turn a directory into a repository with a serverless bare remote,
+    /// first commit, upstream, push. Safe to run again: it checks and reports.
+    Init {
+        /// The directory (default: the current one); created if missing.
+        dir: Option<PathBuf>,
+        /// The bare repository to push to (created if missing), e.g. ~/git-repos/journal.git.
+        #[arg(long, value_name = "PATH")]
+        bare: Option<PathBuf>,
+    },
+    /// Fetch; fast-forward, or replay your commits on top of the remote's;
+    /// then push what is pending. Stops on a conflict with nothing changed.
+    Sync {
+        /// Only bring the remote's commits in.
+        #[arg(long)]
+        no_push: bool,
+    },
+    /// Commits ahead of / behind the remote, and how the last push went.
+    Status,
+    /// Run the configured backups now (`[backup]` in config.toml).
+    Backup {
+        /// Show the last backup's results instead.
+        #[arg(long)]
+        status: bool,
+        /// Internal: the detached, debounced, single-flight job started after commits.
+        #[arg(long, hide = true)]
+        scheduled: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

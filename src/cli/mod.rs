@@ -46,6 +46,14 @@ pub fn main() -> i32 {
         Some(Command::Hook {
             action: HookAction::Install,
         }) => run_hook_install(&cli.common, &cwd),
+        Some(Command::Init { dir, bare }) => {
+            run_init(&cli.common, dir.as_deref().unwrap_or(&cwd), bare.as_deref())
+        }
+        Some(Command::Sync { no_push }) => run_sync(&cli.common, &cwd, *no_push),
+        Some(Command::Status) => run_status(&cli.common, &cwd),
+        Some(Command::Backup { status, scheduled }) => {
+            run_backup(&cli.common, &cwd, *status, *scheduled)
+        }
         Some(Command::Message) => {
             let req = Request {
                 target: Target::Index,
@@ -53,6 +61,7 @@ pub fn main() -> i32 {
                 settings: settings(&cli.common),
                 dry_run: true,
                 message: None,
+                backup_runner: None,
             };
             run_commit(&cli, req, &rt, &cancel)
         }
@@ -81,6 +90,7 @@ pub fn main() -> i32 {
                 settings: s,
                 dry_run: cli.dry_run,
                 message: cli.message.clone(),
+                backup_runner: std::env::current_exe().ok(),
             };
             run_commit(&cli, req, &rt, &cancel)
         }
@@ -240,5 +250,192 @@ fn run_hook_install(common: &Common, cwd: &std::path::Path) -> i32 {
             EXIT_OK
         }
         Err(e) => report_error(&mut printer, common.format(), &e),
+    }
+}
+
+fn open_repo(common: &Common, cwd: &std::path::Path) -> Result<ai_commit::git::Repo, i32> {
+    ai_commit::git::Repo::discover(cwd).map_err(|e| {
+        let mut p = Printer::new(common.format(), common.quiet);
+        report_error(&mut p, common.format(), &e)
+    })
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string(v).unwrap_or_default());
+}
+
+fn run_init(common: &Common, dir: &std::path::Path, bare: Option<&std::path::Path>) -> i32 {
+    let mut printer = Printer::new(common.format(), common.quiet);
+    match ai_commit::init::init(dir, bare) {
+        Ok(report) => {
+            if common.format() == Format::Json {
+                print_json(&report);
+            } else if !common.quiet {
+                for step in &report.steps {
+                    println!("{step}");
+                }
+            }
+            if report.steps.iter().any(|s| s.starts_with("not pushed")) {
+                EXIT_NOT_PUSHED
+            } else {
+                EXIT_OK
+            }
+        }
+        Err(e) => report_error(&mut printer, common.format(), &e),
+    }
+}
+
+fn run_sync(common: &Common, cwd: &std::path::Path, no_push: bool) -> i32 {
+    let repo = match open_repo(common, cwd) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut printer = Printer::new(common.format(), common.quiet);
+    if let Err(e) = repo.check_state() {
+        return report_error(&mut printer, common.format(), &e);
+    }
+    let synced = match ai_commit::git::sync::sync(&repo) {
+        Ok(s) => s,
+        Err(e) => {
+            if common.format() == Format::Json {
+                println!("{}", json_err("sync", &e.to_string()));
+            }
+            printer.error(&e.to_string());
+            return EXIT_ERROR;
+        }
+    };
+    let pushed = if no_push {
+        None
+    } else {
+        Some(ai_commit::git::push::push(&repo).map_err(|e| e.to_string()))
+    };
+    if common.format() == Format::Json {
+        let push = match &pushed {
+            None => serde_json::json!({ "status": "skipped" }),
+            Some(Ok(r)) => {
+                serde_json::json!({ "status": "pushed", "commits": r.commits, "up_to_date": r.up_to_date })
+            }
+            Some(Err(e)) => serde_json::json!({ "status": "failed", "reason": e }),
+        };
+        println!(
+            "{}",
+            serde_json::json!({ "ok": true, "sync": synced, "push": push })
+        );
+    } else if !common.quiet {
+        println!("{synced}");
+        match &pushed {
+            Some(Ok(r)) if !r.up_to_date => {
+                println!("pushed {} commit(s) to {}", r.commits, r.remote)
+            }
+            _ => {}
+        }
+    }
+    match pushed {
+        Some(Err(e)) => {
+            printer.warn(&format!("not pushed: {e}"));
+            EXIT_NOT_PUSHED
+        }
+        _ => EXIT_OK,
+    }
+}
+
+fn run_status(common: &Common, cwd: &std::path::Path) -> i32 {
+    let repo = match open_repo(common, cwd) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut printer = Printer::new(common.format(), common.quiet);
+    let s = match ai_commit::status::status(&repo) {
+        Ok(s) => s,
+        Err(e) => return report_error(&mut printer, common.format(), &e),
+    };
+    if common.format() == Format::Json {
+        print_json(&s);
+        return EXIT_OK;
+    }
+    let branch = s.branch.clone().unwrap_or_else(|| "(detached)".into());
+    match (&s.remote, &s.url) {
+        (Some(r), Some(u)) => println!("{branch} → {r} ({u})"),
+        _ => println!("{branch}: {}", s.remote_problem.clone().unwrap_or_default()),
+    }
+    println!(
+        "ahead {}, behind {} (as of the last fetch or push; `ai-commit sync` to update)",
+        s.ahead, s.behind
+    );
+    match &s.last_push {
+        Some(p) if p.ok => println!("last push: ok ({})", ago(p.at)),
+        Some(p) => println!(
+            "last push: FAILED ({}): {}",
+            ago(p.at),
+            p.error.clone().unwrap_or_default()
+        ),
+        None => println!("last push: none recorded"),
+    }
+    EXIT_OK
+}
+
+fn ago(at: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(at);
+    let d = now.saturating_sub(at);
+    match d {
+        0..=59 => format!("{d} s ago"),
+        60..=3599 => format!("{} min ago", d / 60),
+        3600..=86_399 => format!("{} h ago", d / 3600),
+        _ => format!("{} days ago", d / 86_400),
+    }
+}
+
+fn run_backup(common: &Common, cwd: &std::path::Path, status: bool, scheduled: bool) -> i32 {
+    let repo = match open_repo(common, cwd) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut printer = Printer::new(common.format(), common.quiet);
+    let cfg = match config::Config::load(Some(&repo.workdir), settings(common)) {
+        Ok(c) => c,
+        Err(e) => return report_error(&mut printer, common.format(), &Error::from(e)),
+    };
+    let state = if status {
+        Some(ai_commit::backup::load_state(&repo))
+    } else if cfg.backup.targets.is_empty() {
+        printer.error("no backup targets: add [[backup.targets]] to ~/.config/ai-commit/config.toml (see the README)");
+        return EXIT_ERROR;
+    } else if scheduled {
+        match ai_commit::backup::scheduled(&repo, &cfg.backup) {
+            Ok(s) => s,
+            Err(e) => return report_error(&mut printer, common.format(), &e),
+        }
+    } else {
+        Some(ai_commit::backup::run_now(&repo, &cfg.backup))
+    };
+    let Some(state) = state else {
+        return EXIT_OK; // coalesced into the job already pending
+    };
+    if common.format() == Format::Json {
+        print_json(&state);
+    } else if !common.quiet {
+        if state.finished == 0 {
+            println!("no backup has run yet for {}", repo.workdir.display());
+        } else {
+            println!(
+                "last backup: {} (took {} s)",
+                ago(state.finished),
+                state.finished.saturating_sub(state.started)
+            );
+        }
+        for r in &state.results {
+            println!("  {:<7} {} ({} ms): {}", r.status, r.target, r.ms, r.detail);
+        }
+    }
+    for r in state.results.iter().filter(|r| r.status == "skipped") {
+        printer.warn(&format!("{} skipped: {}", r.target, r.detail));
+    }
+    if state.results.iter().any(|r| r.status == "failed") && !status {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
     }
 }

@@ -76,6 +76,7 @@ impl Printer {
             Event::PushFailed { reason } => {
                 self.warn(&format!("not pushed: {reason}"));
             }
+
             _ => {}
         }
     }
@@ -83,6 +84,9 @@ impl Printer {
     fn remote_output(&mut self, report: &PushReport) {
         if self.quiet || self.format != Format::Text {
             return;
+        }
+        if let Some(s) = &report.synced {
+            eprintln!("the remote had moved on; synced first: {s}");
         }
         for line in report.hook_output.lines() {
             eprintln!("remote: {line}");

@@ -4,6 +4,7 @@ pub mod diff;
 pub mod push;
 pub mod remote;
 pub mod stage;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 
@@ -123,78 +124,28 @@ impl Repo {
         Ok(())
     }
 
-    /// The repository's configuration as `git` would read it. libgit2 ignores
-    /// `GIT_CONFIG_GLOBAL` and `GIT_CONFIG_NOSYSTEM`; users (and test
-    /// sandboxes, and home-manager setups) rely on them, so when either is
-    /// set the levels are assembled here.
+    /// The repository's configuration as `git` would read it (see [`user_config`]).
     pub fn config(&self) -> Result<git2::Config> {
-        let err = |e| Error::git("cannot read git config", e);
-        let global = std::env::var_os("GIT_CONFIG_GLOBAL");
-        let nosystem = std::env::var_os("GIT_CONFIG_NOSYSTEM")
-            .is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-        if global.is_none() && !nosystem {
-            return self.git.config().map_err(err);
+        if !config_env_overridden() {
+            return self
+                .git
+                .config()
+                .map_err(|e| Error::git("cannot read git config", e));
         }
-        let mut cfg = git2::Config::new().map_err(err)?;
-        if !nosystem {
-            if let Ok(p) = git2::Config::find_system() {
-                cfg.add_file(&p, git2::ConfigLevel::System, false)
-                    .map_err(err)?;
-            }
-        }
-        match global {
-            Some(g) if !g.is_empty() => {
-                let p = PathBuf::from(g);
-                if p.exists() {
-                    cfg.add_file(&p, git2::ConfigLevel::Global, false)
-                        .map_err(err)?;
-                }
-            }
-            Some(_) => {} // GIT_CONFIG_GLOBAL="" means no global config
-            None => {
-                for p in [git2::Config::find_xdg(), git2::Config::find_global()]
-                    .into_iter()
-                    .flatten()
-                {
-                    cfg.add_file(&p, git2::ConfigLevel::Global, false)
-                        .map_err(err)?;
-                }
-            }
-        }
+        let mut cfg = user_config()?;
         let local = self.git.path().join("config");
         if local.exists() {
             cfg.add_file(&local, git2::ConfigLevel::Local, false)
-                .map_err(err)?;
+                .map_err(|e| Error::git("cannot read git config", e))?;
         }
         Ok(cfg)
     }
 
-    /// The author/committer identity, as git finds it: `GIT_AUTHOR_NAME` /
-    /// `GIT_AUTHOR_EMAIL` (then the committer variables), else `user.name`
-    /// and `user.email`. Checked before any model call.
+    /// The author/committer identity (see [`identity`]). Checked before any
+    /// model call.
     pub fn signature(&self) -> Result<Signature<'static>> {
-        let cfg = self.config()?;
-        let pick = |envs: &[&str], key: &str| {
-            envs.iter()
-                .find_map(|k| std::env::var(k).ok())
-                .or_else(|| cfg.get_string(key).ok())
-                .filter(|s| !s.trim().is_empty())
-        };
-        let name = pick(&["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"], "user.name");
-        let email = pick(&["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"], "user.email");
-        match (name, email) {
-            (None, _) => Err(Error::NoIdentity {
-                missing: "user.name",
-            }),
-            (_, None) => Err(Error::NoIdentity {
-                missing: "user.email",
-            }),
-            (Some(n), Some(e)) => {
-                Signature::now(&n, &e).map_err(|e| Error::git("invalid git identity", e))
-            }
-        }
+        identity(&self.config()?)
     }
-
     /// The current branch's short name (`None` on a detached HEAD).
     pub fn branch(&self) -> Option<String> {
         match self.git.head() {
@@ -236,6 +187,76 @@ impl Repo {
                     e,
                 )
             })
+    }
+}
+
+fn config_env_overridden() -> bool {
+    std::env::var_os("GIT_CONFIG_GLOBAL").is_some() || nosystem()
+}
+
+fn nosystem() -> bool {
+    std::env::var_os("GIT_CONFIG_NOSYSTEM")
+        .is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// The system and global configuration as `git` reads them. libgit2 ignores
+/// `GIT_CONFIG_GLOBAL` and `GIT_CONFIG_NOSYSTEM`; users (and test sandboxes,
+/// and home-manager setups) rely on them, so the levels are assembled here.
+pub fn user_config() -> Result<git2::Config> {
+    let err = |e| Error::git("cannot read git config", e);
+    if !config_env_overridden() {
+        return git2::Config::open_default().map_err(err);
+    }
+    let mut cfg = git2::Config::new().map_err(err)?;
+    if !nosystem() {
+        if let Ok(p) = git2::Config::find_system() {
+            cfg.add_file(&p, git2::ConfigLevel::System, false)
+                .map_err(err)?;
+        }
+    }
+    match std::env::var_os("GIT_CONFIG_GLOBAL") {
+        Some(g) if !g.is_empty() => {
+            let p = PathBuf::from(g);
+            if p.exists() {
+                cfg.add_file(&p, git2::ConfigLevel::Global, false)
+                    .map_err(err)?;
+            }
+        }
+        Some(_) => {} // GIT_CONFIG_GLOBAL="" means no global config
+        None => {
+            for p in [git2::Config::find_xdg(), git2::Config::find_global()]
+                .into_iter()
+                .flatten()
+            {
+                cfg.add_file(&p, git2::ConfigLevel::Global, false)
+                    .map_err(err)?;
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+/// The identity git would use: `GIT_AUTHOR_NAME` / `GIT_AUTHOR_EMAIL` (then
+/// the committer variables), else `user.name` and `user.email` from `cfg`.
+pub fn identity(cfg: &git2::Config) -> Result<Signature<'static>> {
+    let pick = |envs: &[&str], key: &str| {
+        envs.iter()
+            .find_map(|k| std::env::var(k).ok())
+            .or_else(|| cfg.get_string(key).ok())
+            .filter(|s| !s.trim().is_empty())
+    };
+    let name = pick(&["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"], "user.name");
+    let email = pick(&["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"], "user.email");
+    match (name, email) {
+        (None, _) => Err(Error::NoIdentity {
+            missing: "user.name",
+        }),
+        (_, None) => Err(Error::NoIdentity {
+            missing: "user.email",
+        }),
+        (Some(n), Some(e)) => {
+            Signature::now(&n, &e).map_err(|e| Error::git("invalid git identity", e))
+        }
     }
 }
 

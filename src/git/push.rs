@@ -95,15 +95,81 @@ pub struct PushReport {
     pub up_to_date: bool,
     /// What the remote's hooks printed (shown as `remote: …`).
     pub hook_output: String,
+    /// Set when the push needed a sync first (the remote had moved on).
+    pub synced: Option<String>,
 }
 
-/// Push the current branch to its upstream.
+/// Push the current branch to its upstream. The outcome is recorded for
+/// `ai-commit status` (see [`last_push`]).
 pub fn push(repo: &Repo) -> Result<PushReport, PushError> {
-    let target = push_target(repo)?;
-    match local_path(&target.url, &repo.workdir) {
-        Some(path) => push_local(repo, &target, &path),
-        None => push_with_git(repo, &target),
+    let result =
+        push_target(repo).and_then(|target| match local_path(&target.url, &repo.workdir) {
+            Some(path) => push_local(repo, &target, &path),
+            None => push_with_git(repo, &target),
+        });
+    record(repo, result.as_ref().err().map(|e| e.to_string()));
+    result
+}
+
+/// Push; when the remote moved on, sync (fetch, fast-forward or rebase) and
+/// push once more. Several machines writing to one journal end up with every
+/// commit in a linear history, or with a clear conflict and nothing changed.
+pub fn push_syncing(repo: &Repo) -> Result<PushReport, String> {
+    match push(repo) {
+        Ok(r) => Ok(r),
+        Err(PushError::NonFastForward { .. }) => {
+            let synced = super::sync::sync(repo).map_err(|e| e.to_string())?;
+            let mut r = push(repo).map_err(|e| e.to_string())?;
+            r.synced = Some(synced.to_string());
+            Ok(r)
+        }
+        Err(e) => Err(e.to_string()),
     }
+}
+
+/// The last push attempt, as recorded in `.git/ai-commit/last-push.json`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct LastPush {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+fn state_file(repo: &Repo) -> PathBuf {
+    repo.git
+        .commondir()
+        .join("ai-commit")
+        .join("last-push.json")
+}
+
+fn record(repo: &Repo, error: Option<String>) {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let last = LastPush {
+        at,
+        ok: error.is_none(),
+        error,
+    };
+    let path = state_file(repo);
+    // Best effort: status information must never fail a push.
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(text) = serde_json::to_string(&last) {
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+}
+
+pub fn last_push(repo: &Repo) -> Option<LastPush> {
+    std::fs::read_to_string(state_file(repo))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
 }
 
 /// Resolve which remote would be used (for progress display).
@@ -165,6 +231,7 @@ fn push_local(repo: &Repo, target: &PushTarget, path: &Path) -> Result<PushRepor
         commits: 0,
         up_to_date: old == Some(new),
         hook_output: String::new(),
+        synced: None,
     };
     if let Some(old) = old {
         let known = repo.git.odb().map(|o| o.exists(old)).unwrap_or(false);
@@ -252,7 +319,7 @@ fn point_unborn_head(remote: &Repository, pushed: &str) {
 
 /// Copy every object reachable from `new` that the remote lacks. Returns
 /// the number of commits copied.
-fn copy_objects(
+pub(crate) fn copy_objects(
     repo: &Repo,
     remote: &Repository,
     new: Oid,
@@ -479,5 +546,6 @@ fn push_with_git(repo: &Repo, target: &PushTarget) -> Result<PushReport, PushErr
         commits: 0,
         up_to_date: text.contains("[up to date]"),
         hook_output: String::new(),
+        synced: None,
     })
 }

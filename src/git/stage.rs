@@ -61,7 +61,8 @@ pub fn stage(repo: &Repo, target: &Target, write: bool) -> Result<(Index, Vec<St
 
 fn stage_one(repo: &Repo, index: &mut Index, path: &Path, rel: &str) -> Result<()> {
     let rel_path = Path::new(rel);
-    let tracked = index.get_path(rel_path, 0).is_some();
+    // git2's get_path panics on an empty path (the work tree's root).
+    let tracked = !rel.is_empty() && index.get_path(rel_path, 0).is_some();
     if rel.is_empty() || path.is_dir() {
         // A directory: everything under it, as `git add DIR` does (ignored
         // files are skipped, not errors). Nested repositories are refused.

@@ -28,6 +28,7 @@ pub fn event(id: u64, ev: &Event) -> Value {
             v
         }
         Event::PushFailed { reason } => json!({ "type": "push_failed", "reason": reason }),
+        Event::Backup { detail } => json!({ "type": "backup", "detail": detail }),
     };
     v["id"] = id.into();
     v

@@ -112,6 +112,20 @@ fn doctor(args: &str) -> String {
     }
 }
 
+fn backup(args: &str) -> String {
+    match parse(args) {
+        Ok(v) => runs::backup(v),
+        Err(e) => e,
+    }
+}
+
+fn backup_status(args: &str) -> String {
+    match parse(args) {
+        Ok(v) => runs::backup_status(v),
+        Err(e) => e,
+    }
+}
+
 fn preload(args: &str) -> String {
     match parse(args) {
         Ok(v) => runs::preload(v),
@@ -148,6 +162,8 @@ fn ai_commit_native() -> nvim_oxi::Result<Dictionary> {
         ("drain", guarded("drain", drain)),
         ("doctor", guarded("doctor", doctor)),
         ("preload", guarded("preload", preload)),
+        ("backup", guarded("backup", backup)),
+        ("backup_status", guarded("backup_status", backup_status)),
         ("set_waker", Object::from(set_waker)),
     ]))
 }

@@ -168,6 +168,8 @@ pub fn start(v: Value) -> String {
         settings: args.settings,
         dry_run: args.dry_run,
         message: args.message,
+        // Neovim is not ai-commit: the backup job is the CLI's, found on PATH.
+        backup_runner: None,
     };
     let spawned = std::thread::Builder::new()
         .name(format!("ai-commit-run-{id}"))
@@ -280,6 +282,50 @@ pub fn doctor(v: Value) -> String {
     };
     let checks = ai_commit::doctor::run(&args.cwd, &args.settings, shared().runtime.handle());
     json!({ "ok": true, "checks": checks }).to_string()
+}
+
+/// `:AICommitBackup`: run the configured backups now, on a worker thread; the
+/// result arrives as a `backup_done` event (id 0).
+pub fn backup(v: Value) -> String {
+    let args: DoctorArgs = match serde_json::from_value(v) {
+        Ok(a) => a,
+        Err(e) => return err("bad_args", format!("backup: {e}")),
+    };
+    let repo = match ai_commit::git::Repo::discover(&args.cwd) {
+        Ok(r) => r,
+        Err(e) => return err(e.kind(), e),
+    };
+    let cfg = match ai_commit::Config::load(Some(&repo.workdir), args.settings) {
+        Ok(c) => c,
+        Err(e) => return err("config", e),
+    };
+    if cfg.backup.targets.is_empty() {
+        return err("no_targets", "no backup targets: add [[backup.targets]] to ~/.config/ai-commit/config.toml (:help ai-commit-config)");
+    }
+    let spawned = std::thread::Builder::new()
+        .name("ai-commit-backup".into())
+        .spawn(move || {
+            let state = ai_commit::backup::run_now(&repo, &cfg.backup);
+            push(json!({ "id": 0, "type": "backup_done", "state": state }));
+        });
+    match spawned {
+        Ok(_) => json!({ "ok": true }).to_string(),
+        Err(e) => err("internal", format!("cannot start a thread: {e}")),
+    }
+}
+
+/// The last backup's results for the repository around `cwd`.
+pub fn backup_status(v: Value) -> String {
+    let args: DoctorArgs = match serde_json::from_value(v) {
+        Ok(a) => a,
+        Err(e) => return err("bad_args", format!("backup_status: {e}")),
+    };
+    match ai_commit::git::Repo::discover(&args.cwd) {
+        Ok(repo) => {
+            json!({ "ok": true, "state": ai_commit::backup::load_state(&repo) }).to_string()
+        }
+        Err(e) => err(e.kind(), e),
+    }
 }
 
 /// Ask Ollama to load the model, in the background; reports nothing back

@@ -1,0 +1,367 @@
+//! Backups: a separate job, never on the commit path.
+//!
+//! After a commit the faces call [`trigger`]: it records the request and
+//! starts `ai-commit backup --scheduled` as a detached process (its own
+//! session, so it survives the editor or terminal exiting). That process
+//! takes the repository's lock file — a second trigger meanwhile finds the
+//! lock held and leaves (coalesced: the running job picks its request up) —
+//! waits until `min_interval` has passed since the last run (debounce), runs
+//! every target, logs to `$XDG_STATE_HOME/ai-commit/backup.log`, records the
+//! results for `ai-commit backup --status` / `:AICommitStatus`, and runs
+//! again if a request arrived while it ran. Failures never touch commits.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use git2::Repository;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Backup, BackupTarget};
+use crate::error::{Error, Result};
+use crate::git::Repo;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// One target's result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetResult {
+    pub target: String,
+    /// "ok", "skipped" (a requirement is missing: a warning) or "failed".
+    pub status: String,
+    pub detail: String,
+    pub ms: u128,
+}
+
+/// The last run, kept in the state directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub started: u64,
+    pub finished: u64,
+    pub results: Vec<TargetResult>,
+    /// Set by `trigger`; a run that starts after it satisfies it.
+    pub requested: u64,
+}
+
+/// Where this repository's backup state lives.
+pub fn state_dir(repo: &Repo) -> PathBuf {
+    let base = dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .unwrap_or_else(|| std::env::temp_dir())
+        .join("ai-commit");
+    // Stable per work tree: its name plus a hash of its path.
+    let id = git2::Oid::hash_object(
+        git2::ObjectType::Blob,
+        repo.workdir.as_os_str().as_encoded_bytes(),
+    )
+    .map(|o| o.to_string()[..10].to_string())
+    .unwrap_or_default();
+    let name = repo
+        .workdir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    base.join("backup").join(format!("{name}-{id}"))
+}
+
+fn log_file() -> PathBuf {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ai-commit")
+        .join("backup.log")
+}
+
+fn log(repo: &Repo, line: &str) {
+    let path = log_file();
+    if let Some(d) = path.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = writeln!(f, "{} {} {line}", now(), repo.workdir.display());
+    }
+}
+
+pub fn load_state(repo: &Repo) -> State {
+    std::fs::read_to_string(state_dir(repo).join("state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn save_state(repo: &Repo, f: impl FnOnce(&mut State)) {
+    let dir = state_dir(repo);
+    let _ = std::fs::create_dir_all(&dir);
+    let mut s = load_state(repo);
+    f(&mut s);
+    if let Ok(text) = serde_json::to_string_pretty(&s) {
+        let tmp = dir.join("state.json.tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join("state.json"));
+        }
+    }
+}
+
+/// Ask for a backup and start the detached runner (`exe backup --scheduled`).
+/// Returns a line for the user. Without targets, nothing happens.
+pub fn trigger(repo: &Repo, cfg: &Backup, exe: Option<&Path>) -> Option<String> {
+    if cfg.targets.is_empty() {
+        return None;
+    }
+    save_state(repo, |s| s.requested = now().max(s.requested + 1).max(1));
+    let exe = match exe.map(Path::to_path_buf).or_else(|| find_on_path("ai-commit")) {
+        Some(e) => e,
+        None => return Some("backup not scheduled: the ai-commit command is not on PATH (run `ai-commit backup` yourself)".into()),
+    };
+    let mut cmd = Command::new(&exe);
+    cmd.args(["backup", "--scheduled"])
+        .current_dir(&repo.workdir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe; a new session detaches the job
+        // from the terminal (no SIGHUP when it closes) and from Ctrl-C.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    match cmd.spawn() {
+        Ok(_) => Some(format!(
+            "backup scheduled ({} target(s), at most every {} s)",
+            cfg.targets.len(),
+            cfg.min_interval.as_secs()
+        )),
+        Err(e) => Some(format!(
+            "backup not scheduled: cannot start {}: {e}",
+            exe.display()
+        )),
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The detached job: single-flight, debounced, repeated while requests come.
+/// Returns `None` when another job already holds the lock (coalesced).
+pub fn scheduled(repo: &Repo, cfg: &Backup) -> Result<Option<State>> {
+    let dir = state_dir(repo);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(|e| Error::io("cannot open the backup lock file", e))?;
+    if lock.try_lock().is_err() {
+        log(repo, "backup already pending or running; request coalesced");
+        return Ok(None);
+    }
+    loop {
+        let state = load_state(repo);
+        let due = state.finished + cfg.min_interval.as_secs();
+        let wait = due.saturating_sub(now());
+        if state.finished > 0 && wait > 0 {
+            log(repo, &format!("backup debounced: waiting {wait} s"));
+            std::thread::sleep(Duration::from_secs(wait));
+        }
+        let started = now();
+        let done = run_now(repo, cfg);
+        let requested_meanwhile = load_state(repo).requested > started;
+        if !requested_meanwhile {
+            let _ = lock.unlock();
+            return Ok(Some(done));
+        }
+    }
+}
+
+/// Run every target now (no debounce, no lock) and record the results.
+pub fn run_now(repo: &Repo, cfg: &Backup) -> State {
+    let started = now();
+    log(
+        repo,
+        &format!("backup started ({} target(s))", cfg.targets.len()),
+    );
+    let results: Vec<TargetResult> = cfg.targets.iter().map(|t| run_target(repo, t)).collect();
+    for r in &results {
+        log(
+            repo,
+            &format!("{} {} ({} ms): {}", r.target, r.status, r.ms, r.detail),
+        );
+    }
+    let finished = now().max(started);
+    save_state(repo, |s| {
+        s.started = started;
+        s.finished = finished;
+        s.results = results.clone();
+    });
+    load_state(repo)
+}
+
+fn is_mount_point(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(me), Ok(parent)) = (std::fs::metadata(path), std::fs::metadata(path.join("..")))
+        else {
+            return false;
+        };
+        me.dev() != parent.dev() || me.ino() == parent.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        path.exists()
+    }
+}
+
+fn run_target(repo: &Repo, t: &BackupTarget) -> TargetResult {
+    let name = repo
+        .workdir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let label = match (&t.mirror, &t.command) {
+        (Some(m), _) => format!("mirror {}", m.replace("{name}", &name)),
+        (_, Some(c)) => format!("command {}", c.join(" ")),
+        _ => "target".into(),
+    };
+    let started = Instant::now();
+    let result = |status: &str, detail: String| TargetResult {
+        target: label.clone(),
+        status: status.into(),
+        detail,
+        ms: started.elapsed().as_millis(),
+    };
+    if let Some(req) = &t.require {
+        let p = crate::config::expand_home(req);
+        if !p.exists() {
+            return result(
+                "skipped",
+                format!("{} is missing (disk not mounted?)", p.display()),
+            );
+        }
+    }
+    if let Some(m) = &t.require_mount {
+        let p = crate::config::expand_home(m);
+        if !is_mount_point(&p) {
+            return result("skipped", format!("{} is not mounted", p.display()));
+        }
+    }
+    match (&t.mirror, &t.command) {
+        (Some(m), _) => match mirror(
+            repo,
+            &crate::config::expand_home(&m.replace("{name}", &name)),
+        ) {
+            Ok(n) => result("ok", format!("{n} ref(s) updated")),
+            Err(e) => result("failed", e),
+        },
+        (_, Some(c)) => {
+            let out = Command::new(&c[0])
+                .args(&c[1..])
+                .current_dir(&repo.workdir)
+                .env("AI_COMMIT_REPO", &repo.workdir)
+                .stdin(Stdio::null())
+                .output();
+            match out {
+                Ok(o) if o.status.success() => result("ok", "exit 0".into()),
+                Ok(o) => {
+                    let tail: String = String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .to_string();
+                    result("failed", format!("{}: {tail}", o.status))
+                }
+                Err(e) => result("failed", format!("cannot run {}: {e}", c[0])),
+            }
+        }
+        _ => result("failed", "no mirror or command".into()),
+    }
+}
+
+/// Mirror every branch and tag into the bare repository at `path` (created
+/// if missing). Refs follow the local ones (also after a sync rebase); refs
+/// deleted here are kept there; hooks do not run (it is a backup).
+fn mirror(repo: &Repo, path: &Path) -> std::result::Result<usize, String> {
+    let target = if path.exists() {
+        let r = Repository::open(path)
+            .map_err(|e| format!("{} is not a repository: {}", path.display(), e.message()))?;
+        if !r.is_bare() {
+            return Err(format!(
+                "{} has a work tree; a mirror must be a bare repository",
+                path.display()
+            ));
+        }
+        r
+    } else {
+        Repository::init_bare(path)
+            .map_err(|e| format!("cannot create {}: {}", path.display(), e.message()))?
+    };
+    let mut updated = 0;
+    let refs = repo.git.references().map_err(|e| e.message().to_string())?;
+    for r in refs.flatten() {
+        let Some(name) = r.name().ok().map(String::from) else {
+            continue;
+        };
+        if !(name.starts_with("refs/heads/") || name.starts_with("refs/tags/")) {
+            continue;
+        }
+        let Some(new) = r.target() else { continue };
+        let old = target.refname_to_id(&name).ok();
+        if old == Some(new) {
+            continue;
+        }
+        let known_old = old
+            .filter(|o| repo.git.odb().map(|d| d.exists(*o)).unwrap_or(false))
+            .filter(|o| repo.git.find_commit(*o).is_ok());
+        // An annotated tag: its commit's history first, then the tag object.
+        let obj = repo
+            .git
+            .find_object(new, None)
+            .map_err(|e| e.message().to_string())?;
+        let commit = obj
+            .peel_to_commit()
+            .map_err(|e| format!("{name}: {}", e.message()))?;
+        crate::git::push::copy_objects(repo, &target, commit.id(), known_old)
+            .map_err(|e| e.to_string())?;
+        if obj.kind() == Some(git2::ObjectType::Tag) {
+            let odb = repo.git.odb().map_err(|e| e.message().to_string())?;
+            let raw = odb.read(new).map_err(|e| e.message().to_string())?;
+            target
+                .odb()
+                .and_then(|d| d.write(raw.kind(), raw.data()))
+                .map_err(|e| format!("cannot copy tag {name}: {}", e.message()))?;
+        }
+        target
+            .reference(&name, new, true, "ai-commit backup")
+            .map_err(|e| format!("cannot update {name}: {}", e.message()))?;
+        updated += 1;
+    }
+    if target.head().is_err() {
+        if let Some(b) = repo.branch() {
+            let _ = target.set_head(&format!("refs/heads/{b}"));
+        }
+    }
+    Ok(updated)
+}

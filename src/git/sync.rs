@@ -1,0 +1,301 @@
+//! Sync with the remote for several machines writing to one bare repository:
+//! fetch; fast-forward when behind; rebase local commits onto the remote when
+//! both moved. Never forced, never a hard reset, never an overwritten local
+//! change:
+//!
+//! - the work tree is updated with a *safe* checkout, which refuses (before
+//!   writing anything) when a file it would change has local modifications;
+//! - the rebase runs in memory, so a conflict leaves no half-applied rebase:
+//!   the branch simply stays where it was, every commit where it was, and the
+//!   message says how to finish by hand.
+
+use std::process::{Command, Stdio};
+
+use git2::build::CheckoutBuilder;
+use git2::{ErrorCode, Oid, RebaseOptions};
+use serde::Serialize;
+
+use super::push::PushError;
+use super::remote::{local_path, push_target, PushTarget};
+use super::Repo;
+
+/// What a sync did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "sync", rename_all = "snake_case")]
+pub enum Synced {
+    UpToDate,
+    /// Local commits the remote lacks (a push sends them).
+    Ahead {
+        commits: usize,
+    },
+    /// Moved the branch forward to the remote's.
+    FastForwarded {
+        commits: usize,
+    },
+    /// Replayed `ours` local commits on top of `theirs` new remote commits.
+    Rebased {
+        ours: usize,
+        theirs: usize,
+    },
+    /// The remote has no such branch yet (a push creates it).
+    NoRemoteBranch,
+}
+
+impl std::fmt::Display for Synced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Synced::UpToDate => write!(f, "up to date"),
+            Synced::Ahead { commits } => write!(f, "{commits} local commit(s) to push"),
+            Synced::FastForwarded { commits } => {
+                write!(f, "fast-forwarded {commits} commit(s) from the remote")
+            }
+            Synced::Rebased { ours, theirs } => write!(
+                f,
+                "replayed {ours} local commit(s) on top of {theirs} from the remote"
+            ),
+            Synced::NoRemoteBranch => write!(f, "the remote has no such branch yet"),
+        }
+    }
+}
+
+/// Why a sync stopped. Nothing was changed in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Remote(#[from] PushError),
+
+    #[error("your commits and {theirs_ref} both changed {}; nothing was changed: your branch is still at {ours} and the remote's commits are at {theirs_ref} ({theirs}). Resolve by hand: `git rebase {theirs_ref}`, fix the files, `git add` them, `git rebase --continue`, then `ai-commit sync`", .paths.join(", "))]
+    Conflict {
+        paths: Vec<String>,
+        ours: String,
+        theirs: String,
+        theirs_ref: String,
+    },
+
+    #[error("the remote's new commits change files you have modified but not committed ({}); nothing was changed. Commit them (`ai-commit -a`) and run `ai-commit sync` again", .detail)]
+    LocalChanges { detail: String },
+
+    #[error("{context}: {}", .source.message())]
+    Git {
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+fn git_err(context: &str) -> impl Fn(git2::Error) -> SyncError + '_ {
+    move |source| SyncError::Git {
+        context: context.to_string(),
+        source,
+    }
+}
+
+/// Fetch the current branch's upstream into its tracking ref.
+pub fn fetch(repo: &Repo, target: &PushTarget) -> Result<(), PushError> {
+    let refspec = format!("+{}:{}", target.remote_ref, target.tracking_ref);
+    match local_path(&target.url, &repo.workdir) {
+        Some(path) => {
+            if !path.exists() {
+                return Err(PushError::Unreachable {
+                    remote: target.remote.clone(),
+                    url: target.url.clone(),
+                    detail: format!("{} does not exist", path.display()),
+                });
+            }
+            let mut remote = repo
+                .git
+                .find_remote(&target.remote)
+                .map_err(|e| PushError::git(format!("cannot read remote {}", target.remote), e))?;
+            remote
+                .fetch(&[refspec.as_str()], None, None)
+                .map_err(|e| match e.code() {
+                    // A missing branch on the remote is not an error for sync.
+                    ErrorCode::NotFound => PushError::Transport {
+                        url: target.url.clone(),
+                        detail: e.message().to_string(),
+                    },
+                    _ => PushError::Transport {
+                        url: target.url.clone(),
+                        detail: format!("fetch failed: {}", e.message()),
+                    },
+                })
+        }
+        None => {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(&repo.workdir)
+                .args(["fetch", "--quiet", &target.remote, &refspec])
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| PushError::Transport {
+                    url: target.url.clone(),
+                    detail: format!(
+                        "network remotes are fetched with git, and running it failed ({e})"
+                    ),
+                })?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(PushError::Transport {
+                    url: target.url.clone(),
+                    detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// Fetch, then bring the branch and the remote together (see module docs).
+pub fn sync(repo: &Repo) -> Result<Synced, SyncError> {
+    let target = push_target(repo)?;
+    fetch(repo, &target)?;
+    let theirs = match repo.git.refname_to_id(&target.tracking_ref) {
+        Ok(id) => id,
+        Err(_) => return Ok(Synced::NoRemoteBranch),
+    };
+    let ours = match repo.git.refname_to_id(&target.local_ref) {
+        Ok(id) => id,
+        // An unborn branch takes the remote's history as it is.
+        Err(_) => {
+            fast_forward(repo, &target, None, theirs)?;
+            let n = count(repo, theirs, None);
+            return Ok(Synced::FastForwarded { commits: n });
+        }
+    };
+    if ours == theirs {
+        return Ok(Synced::UpToDate);
+    }
+    let (ahead, behind) = repo
+        .git
+        .graph_ahead_behind(ours, theirs)
+        .map_err(git_err("cannot compare with the remote"))?;
+    match (ahead, behind) {
+        (_, 0) => Ok(Synced::Ahead { commits: ahead }),
+        (0, _) => {
+            fast_forward(repo, &target, Some(ours), theirs)?;
+            Ok(Synced::FastForwarded { commits: behind })
+        }
+        _ => {
+            let tip = rebase_in_memory(repo, &target, ours, theirs)?;
+            fast_forward(repo, &target, Some(ours), tip)?;
+            Ok(Synced::Rebased {
+                ours: ahead,
+                theirs: behind,
+            })
+        }
+    }
+}
+
+fn count(repo: &Repo, tip: Oid, hide: Option<Oid>) -> usize {
+    let Ok(mut walk) = repo.git.revwalk() else {
+        return 0;
+    };
+    if walk.push(tip).is_err() {
+        return 0;
+    }
+    if let Some(h) = hide {
+        let _ = walk.hide(h);
+    }
+    walk.count()
+}
+
+/// Move the branch from `from` to `to`, updating index and work tree safely.
+fn fast_forward(
+    repo: &Repo,
+    target: &PushTarget,
+    from: Option<Oid>,
+    to: Oid,
+) -> Result<(), SyncError> {
+    let commit = repo
+        .git
+        .find_commit(to)
+        .map_err(git_err("cannot read the new commit"))?;
+    let mut co = CheckoutBuilder::new();
+    co.safe();
+    repo.git
+        .checkout_tree(commit.as_object(), Some(&mut co))
+        .map_err(|e| match e.code() {
+            ErrorCode::Conflict | ErrorCode::MergeConflict => SyncError::LocalChanges {
+                detail: e.message().to_string(),
+            },
+            _ => SyncError::Git {
+                context: "cannot update the work tree".into(),
+                source: e,
+            },
+        })?;
+    let msg = format!("ai-commit sync: {} → {}", target.tracking_ref, to);
+    let moved = match from {
+        Some(old) => repo
+            .git
+            .reference_matching(&target.local_ref, to, true, old, &msg),
+        None => repo.git.reference(&target.local_ref, to, false, &msg),
+    };
+    moved.map_err(git_err(
+        "cannot move the branch (did another git move it meanwhile?)",
+    ))?;
+    Ok(())
+}
+
+/// Replay `ours`' commits since the merge base onto `theirs`, in memory.
+/// Returns the new tip; on conflict, nothing was written anywhere.
+fn rebase_in_memory(
+    repo: &Repo,
+    target: &PushTarget,
+    ours: Oid,
+    theirs: Oid,
+) -> Result<Oid, SyncError> {
+    let git = &repo.git;
+    let sig = repo.signature().map_err(|e| SyncError::LocalChanges {
+        detail: e.to_string(),
+    })?;
+    let branch = git
+        .find_annotated_commit(ours)
+        .map_err(git_err("cannot read your branch"))?;
+    let upstream = git
+        .find_annotated_commit(theirs)
+        .map_err(git_err("cannot read the remote branch"))?;
+    let mut opts = RebaseOptions::new();
+    opts.inmemory(true);
+    let mut rebase = git
+        .rebase(Some(&branch), Some(&upstream), None, Some(&mut opts))
+        .map_err(git_err("cannot start the rebase"))?;
+    let mut tip = theirs;
+    while let Some(op) = rebase.next() {
+        op.map_err(git_err("cannot replay a commit"))?;
+        let index = rebase
+            .inmemory_index()
+            .map_err(git_err("cannot replay a commit"))?;
+        if index.has_conflicts() {
+            let mut paths: Vec<String> = index
+                .conflicts()
+                .map(|c| {
+                    c.filter_map(|c| c.ok())
+                        .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+                        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            paths.sort();
+            paths.dedup();
+            let _ = rebase.abort();
+            return Err(SyncError::Conflict {
+                paths,
+                ours: ours.to_string(),
+                theirs: theirs.to_string(),
+                theirs_ref: target
+                    .tracking_ref
+                    .trim_start_matches("refs/remotes/")
+                    .to_string(),
+            });
+        }
+        // None: keep each commit's author and message.
+        tip = rebase
+            .commit(None, &sig, None)
+            .map_err(git_err("cannot write a replayed commit"))?;
+    }
+    rebase
+        .finish(Some(&sig))
+        .map_err(git_err("cannot finish the rebase"))?;
+    Ok(tip)
+}

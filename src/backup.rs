@@ -49,12 +49,17 @@ pub struct State {
     pub requested: u64,
 }
 
+/// `$XDG_STATE_HOME/ai-commit` (via `dirs`).
+fn state_base() -> PathBuf {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ai-commit")
+}
+
 /// Where this repository's backup state lives.
 pub fn state_dir(repo: &Repo) -> PathBuf {
-    let base = dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-        .unwrap_or_else(|| std::env::temp_dir())
-        .join("ai-commit");
+    let base = state_base();
     // Stable per work tree: its name plus a hash of its path.
     let id = git2::Oid::hash_object(
         git2::ObjectType::Blob,
@@ -71,11 +76,7 @@ pub fn state_dir(repo: &Repo) -> PathBuf {
 }
 
 fn log_file() -> PathBuf {
-    dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("ai-commit")
-        .join("backup.log")
+    state_base().join("backup.log")
 }
 
 fn log(repo: &Repo, line: &str) {

@@ -624,7 +624,7 @@ fn help_documents_every_command() {
 vim.opt.rtp:prepend({rt:?})
 vim.cmd("helptags " .. {doc:?})
 local found = {{}}
-for _, tag in ipairs({{ "ai-commit", ":AICommit", ":AICommitCancel", ":AICommitStatus", ":AICommitJournal", "ai_commit.setup()", "ai-commit-options", "ai-commit-native" }}) do
+for _, tag in ipairs({{ "ai-commit", ":AICommit", ":AICommitCancel", ":AICommitStatus", ":AICommitBackup", ":AICommitJournal", "ai_commit.setup()", "ai-commit-options", "ai-commit-native" }}) do
   found[tag] = pcall(vim.cmd, "help " .. tag)
 end
 H.finish({{ found = found }})
@@ -636,7 +636,7 @@ H.finish({{ found = found }})
     for (tag, ok) in v["found"].as_object().unwrap() {
         assert_eq!(ok, true, ":help {tag}");
     }
-    assert_eq!(v["found"].as_object().unwrap().len(), 8);
+    assert_eq!(v["found"].as_object().unwrap().len(), 9);
 }
 
 #[test]

@@ -693,3 +693,46 @@ end)
         "{health}"
     );
 }
+
+#[test]
+fn after_a_sync_the_open_buffers_show_the_other_machines_changes() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    sb.write("shared.md", "old\n");
+    sb.git_ok(&sb.work, &["add", "shared.md"]);
+    sb.git_ok(&sb.work, &["commit", "-qm", "shared"]);
+    sb.git_ok(&sb.work, &["push", "-q"]);
+    // The other machine changes shared.md and pushes first.
+    sb.git_ok(
+        sb.dir.path(),
+        &["clone", "-q", sb.bare.to_str().unwrap(), "laptop"],
+    );
+    let lap = sb.dir.path().join("laptop");
+    sb.identity(&lap);
+    std::fs::write(lap.join("shared.md"), "from the laptop\n").unwrap();
+    sb.git_ok(&lap, &["commit", "-qam", "laptop"]);
+    sb.git_ok(&lap, &["push", "-q"]);
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("edit shared.md")
+local shared = vim.api.nvim_get_current_buf()
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, { "desktop entry" })
+vim.api.nvim_feedkeys("\\g", "mx", false)
+H.wait_run(nil, 20000, function(last)
+  H.finish({ run = H.summary(last), shared = vim.api.nvim_buf_get_lines(shared, 0, -1, false) })
+end)
+"#;
+    let v = nvim(&sb, script, &[]);
+    assert_eq!(
+        v["shared"][0], "from the laptop",
+        "the open buffer was reloaded: {v}"
+    );
+    assert!(
+        notes(&v).iter().any(|(m, _)| m.contains("synced first")),
+        "{v}"
+    );
+    assert_eq!(
+        sb.subjects(&sb.bare)[..2],
+        [MSG.to_string(), "laptop".to_string()]
+    );
+}

@@ -103,6 +103,17 @@ function handlers.done(run, ev, id)
   local line, level = ui.result_line(ev.outcome)
   state.last = { outcome = ev.outcome, events = run.events }
   state.runs[id] = nil
+  local push = ev.outcome.push or {}
+  if push.synced then
+    -- The other machine's commits changed files on disk: reload what is open
+    -- (`:checktime N` at once; a bare `:checktime` from Lua is postponed).
+    line = line .. "\nthe remote had moved on; synced first: " .. push.synced
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].buftype == "" and vim.api.nvim_buf_get_name(b) ~= "" then
+        pcall(vim.cmd, "checktime " .. b)
+      end
+    end
+  end
   vim.notify(line, level)
 end
 

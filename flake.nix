@@ -185,19 +185,24 @@
           };
         };
 
+      tomlFile = pkgs: settings: (pkgs.formats.toml { }).generate "ai-commit.toml" settings;
+
+      # One oneshot run over the configured work trees (NixOS and home-manager).
+      backupScript =
+        cfg: pkgs:
+        pkgs.writeShellScript "ai-commit-backup" (
+          lib.concatMapStringsSep "\n" (
+            r: "(cd ${lib.escapeShellArg r} && ${lib.getExe cfg.package} backup) || status=1"
+          ) cfg.backup.repositories
+          + "\nexit \${status:-0}\n"
+        );
+
       backupUnits = cfg: pkgs: {
         services.ai-commit-backup = {
           Unit.Description = "ai-commit backups";
           Service = {
             Type = "oneshot";
-            ExecStart = toString (
-              pkgs.writeShellScript "ai-commit-backup" (
-                lib.concatMapStringsSep "\n" (
-                  r: "(cd ${lib.escapeShellArg r} && ${lib.getExe cfg.package} backup) || status=1"
-                ) cfg.backup.repositories
-                + "\nexit \${status:-0}\n"
-              )
-            );
+            ExecStart = toString (backupScript cfg pkgs);
           };
         };
         timers.ai-commit-backup = {
@@ -294,20 +299,16 @@
             lib.mkMerge [
               { environment.systemPackages = [ cfg.package ]; }
               (lib.mkIf (cfg.settings != { }) {
-                environment.etc."ai-commit/config.toml".source =
-                  (pkgs.formats.toml { }).generate "ai-commit.toml"
-                    cfg.settings;
+                environment.etc."ai-commit/config.toml".source = tomlFile pkgs cfg.settings;
                 environment.variables.AI_COMMIT_CONFIG = "/etc/ai-commit/config.toml";
               })
               (lib.mkIf (cfg.backup.repositories != [ ]) {
                 systemd.user.services.ai-commit-backup = {
                   description = "ai-commit backups";
-                  serviceConfig.Type = "oneshot";
-                  script =
-                    lib.concatMapStringsSep "\n" (
-                      r: "(cd ${lib.escapeShellArg r} && ${lib.getExe cfg.package} backup) || status=1"
-                    ) cfg.backup.repositories
-                    + "\nexit \${status:-0}\n";
+                  serviceConfig = {
+                    Type = "oneshot";
+                    ExecStart = toString (backupScript cfg pkgs);
+                  };
                 };
                 systemd.user.timers.ai-commit-backup = {
                   wantedBy = [ "timers.target" ];
@@ -360,9 +361,7 @@
             lib.mkMerge [
               { home.packages = [ cfg.package ]; }
               (lib.mkIf (cfg.settings != { }) {
-                xdg.configFile."ai-commit/config.toml".source =
-                  (pkgs.formats.toml { }).generate "ai-commit.toml"
-                    cfg.settings;
+                xdg.configFile."ai-commit/config.toml".source = tomlFile pkgs cfg.settings;
               })
               (lib.mkIf cfg.neovim.enable {
                 programs.neovim.plugins = [

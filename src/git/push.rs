@@ -501,19 +501,12 @@ fn push_with_git(repo: &Repo, target: &PushTarget) -> Result<PushReport, PushErr
         .refname_to_id(&target.local_ref)
         .map_err(|e| PushError::git(format!("cannot read {}", target.local_ref), e))?;
     let refspec = format!("{}:{}", target.local_ref, target.remote_ref);
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(&repo.workdir)
-        .args(["push", "--porcelain", &target.remote, &refspec])
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| PushError::Transport {
-            url: target.url.clone(),
-            detail: format!(
-                "network remotes are pushed with git's own transport, and running `git` failed ({e}); install git, or use a local bare repository"
-            ),
-        })?;
+    let out = super::remote::run_git(
+        &repo.workdir,
+        &["push", "--porcelain", &target.remote, &refspec],
+        &target.url,
+        "pushed",
+    )?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

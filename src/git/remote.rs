@@ -65,6 +65,30 @@ pub fn push_target(repo: &Repo) -> Result<PushTarget, PushError> {
     })
 }
 
+/// Run `git ARGS` in the work tree for a network remote (ssh, https), where
+/// git's own transport brings the user's ssh agent and credential helpers.
+/// Never prompts on a terminal. `what` names the operation in errors.
+pub fn run_git(
+    workdir: &Path,
+    args: &[&str],
+    url: &str,
+    what: &str,
+) -> Result<std::process::Output, PushError> {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(workdir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| PushError::Transport {
+            url: url.to_string(),
+            detail: format!(
+                "network remotes are {what} with git's own transport, and running `git` failed ({e}); install git, or use a local bare repository"
+            ),
+        })
+}
+
 /// The path of a local remote (`/srv/x.git`, `../x.git`, `file:///srv/x.git`),
 /// or `None` for network URLs (`ssh://`, `https://`, `user@host:path`).
 pub fn local_path(url: &str, workdir: &Path) -> Option<PathBuf> {

@@ -9,8 +9,6 @@
 //!   the branch simply stays where it was, every commit where it was, and the
 //!   message says how to finish by hand.
 
-use std::process::{Command, Stdio};
-
 use git2::build::CheckoutBuilder;
 use git2::{ErrorCode, Oid, RebaseOptions};
 use serde::Serialize;
@@ -121,19 +119,12 @@ pub fn fetch(repo: &Repo, target: &PushTarget) -> Result<(), PushError> {
                 })
         }
         None => {
-            let out = Command::new("git")
-                .arg("-C")
-                .arg(&repo.workdir)
-                .args(["fetch", "--quiet", &target.remote, &refspec])
-                .env("GIT_TERMINAL_PROMPT", "0")
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| PushError::Transport {
-                    url: target.url.clone(),
-                    detail: format!(
-                        "network remotes are fetched with git, and running it failed ({e})"
-                    ),
-                })?;
+            let out = super::remote::run_git(
+                &repo.workdir,
+                &["fetch", "--quiet", &target.remote, &refspec],
+                &target.url,
+                "fetched",
+            )?;
             if out.status.success() {
                 Ok(())
             } else {

@@ -736,3 +736,33 @@ end)
         [MSG.to_string(), "laptop".to_string()]
     );
 }
+
+#[test]
+fn a_backup_that_cannot_be_scheduled_is_a_warning() {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let cfg = sb.home.join(".config/ai-commit");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[backup]\n[[backup.targets]]\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let v = nvim(
+        &sb,
+        &EDIT_AND_PRESS
+            .replace("SETUP", "{}")
+            .replace("KEYS", r#""\\g""#),
+        &[("PATH", "/usr/bin:/bin")],
+    );
+    assert_eq!(
+        v["run"]["outcome"]["message"], MSG,
+        "the commit is unaffected: {v}"
+    );
+    let n = notes(&v);
+    assert!(
+        n.iter().any(|(m, l)| *l == WARN
+            && m.contains("backup not scheduled")
+            && m.contains("not on PATH")),
+        "{n:?}"
+    );
+}

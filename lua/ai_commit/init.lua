@@ -114,6 +114,11 @@ function handlers.done(run, ev, id)
       end
     end
   end
+  if ev.outcome.backup and ev.outcome.backup:find("not scheduled", 1, true) then
+    -- A backup that silently does not happen is a loss waiting to happen.
+    line = line .. "\n" .. ev.outcome.backup
+    level = math.max(level, vim.log.levels.WARN)
+  end
   vim.notify(line, level)
 end
 

@@ -439,3 +439,43 @@ fn loopback_ollama_is_never_sent_through_a_proxy() {
     assert_eq!(j["source"], "model", "{j}");
     assert_eq!(fake.prompts().len(), 1);
 }
+
+#[test]
+fn https_ollama_works_with_the_systems_trust_and_says_so_when_untrusted() {
+    let (fake, ca) = FakeOllama::start_tls(Script::text("Add river walk entry"));
+    let sb = Sandbox::new(&fake.url());
+    sb.seed("journal.md", "a\n");
+    let ca_file = sb.dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    // Trusted (a private CA, as SSL_CERT_FILE names it): the model answers over TLS.
+    sb.append("journal.md", "b\n");
+    let r = sb
+        .ai_cmd(&["--json", "journal.md"])
+        .env("SSL_CERT_FILE", &ca_file)
+        .output()
+        .unwrap();
+    let j = support::Run::from(r).ok().json();
+    assert_eq!(j["source"], "model", "{j}");
+    assert_eq!(fake.prompts().len(), 1);
+    // Untrusted: the fallback, with a reason about certificates, not "start Ollama".
+    sb.append("journal.md", "c\n");
+    let empty = sb.dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let r = sb
+        .ai_cmd(&["--json", "journal.md"])
+        .env("SSL_CERT_FILE", &empty)
+        .output()
+        .unwrap();
+    let j = support::Run::from(r).ok().json();
+    assert_eq!(j["source"], "fallback");
+    let reason = j["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TLS connection") && reason.contains("SSL_CERT_FILE"),
+        "{reason}"
+    );
+    assert_eq!(
+        fake.prompts().len(),
+        1,
+        "no prompt went to an untrusted server"
+    );
+}

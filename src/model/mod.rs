@@ -34,6 +34,9 @@ pub enum ModelError {
     #[error("cannot reach Ollama at {host} ({detail}); start it with `ollama serve`, or point --host / OLLAMA_HOST at it")]
     Unreachable { host: String, detail: String },
 
+    #[error("a TLS connection to {host} failed ({detail}); if the server uses a private CA, point SSL_CERT_FILE at its certificate")]
+    Tls { host: String, detail: String },
+
     #[error("Ollama at {host} did not answer in time: {stage} took longer than {secs:.1} s; raise `{key}` or use a smaller model")]
     Timeout {
         host: String,
@@ -88,6 +91,7 @@ impl ModelError {
         match self {
             ModelError::Unreachable { .. } => "unreachable",
             ModelError::Timeout { .. } => "timeout",
+            ModelError::Tls { .. } => "tls",
             ModelError::ModelNotFound { .. } => "model_not_found",
             ModelError::Http { .. } => "http",
             ModelError::Stream { .. } => "stream_error",
@@ -207,6 +211,13 @@ impl Client {
             return self.timeout_err("connecting", "connect_timeout", self.connect_timeout);
         }
         let detail = root_cause(e);
+        let lower = detail.to_ascii_lowercase();
+        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            return ModelError::Tls {
+                host: self.host.clone(),
+                detail,
+            };
+        }
         if e.is_connect() || e.is_request() {
             ModelError::Unreachable {
                 host: self.host.clone(),
@@ -282,7 +293,11 @@ impl Client {
                 host: self.host.clone(),
                 available: names,
             }),
-            Err(e @ (ModelError::Unreachable { .. } | ModelError::Timeout { .. })) => Err(e),
+            Err(
+                e @ (ModelError::Unreachable { .. }
+                | ModelError::Timeout { .. }
+                | ModelError::Tls { .. }),
+            ) => Err(e),
             Err(_) => Ok(want.to_string()),
         }
     }

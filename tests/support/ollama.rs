@@ -176,6 +176,7 @@ pub struct FakeOllama {
     state: Arc<Mutex<State>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    tls: bool,
 }
 
 impl FakeOllama {
@@ -184,7 +185,52 @@ impl FakeOllama {
         FakeOllama::with_models(script, &[MODEL])
     }
 
+    /// The same server over TLS, with a certificate for 127.0.0.1 signed by a
+    /// throwaway CA. Returns the server and the CA in PEM (for SSL_CERT_FILE).
+    pub fn start_tls(script: Script) -> (FakeOllama, String) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        use tokio_rustls::rustls;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der()).into(),
+            )
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        (
+            FakeOllama::serve(script, &[MODEL], Some(acceptor)),
+            ca_cert.pem(),
+        )
+    }
+
     pub fn with_models(script: Script, models: &[&str]) -> FakeOllama {
+        FakeOllama::serve(script, models, None)
+    }
+
+    fn serve(
+        script: Script,
+        models: &[&str],
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> FakeOllama {
         let state = Arc::new(Mutex::new(State {
             models: models.iter().map(|m| m.to_string()).collect(),
             script,
@@ -194,6 +240,7 @@ impl FakeOllama {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let is_tls = tls.is_some();
         let st = state.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -210,12 +257,23 @@ impl FakeOllama {
                         };
                         let _ = tcp.set_nodelay(true);
                         let st = st.clone();
+                        let tls = tls.clone();
                         tokio::spawn(async move {
                             let svc =
                                 hyper::service::service_fn(move |req| handle(st.clone(), req));
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
-                                .await;
+                            let http = hyper::server::conn::http1::Builder::new();
+                            match tls {
+                                None => {
+                                    let io = hyper_util::rt::TokioIo::new(tcp);
+                                    let _ = http.serve_connection(io, svc).await;
+                                }
+                                Some(acceptor) => {
+                                    if let Ok(stream) = acceptor.accept(tcp).await {
+                                        let io = hyper_util::rt::TokioIo::new(stream);
+                                        let _ = http.serve_connection(io, svc).await;
+                                    }
+                                }
+                            }
                         });
                     }
                 };
@@ -231,12 +289,17 @@ impl FakeOllama {
             state,
             stop: Some(stop_tx),
             thread: Some(thread),
+            tls: is_tls,
         }
     }
 
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 
     /// Requests received so far: (path, JSON body or Null).

@@ -83,6 +83,8 @@ pub struct Settings {
     pub max_subject: Option<usize>,
     /// Keep a body (lines after the subject) when the model writes one.
     pub body: Option<bool>,
+    /// Run the work tree's pre-commit and commit-msg hooks (like `git commit`).
+    pub verify: Option<bool>,
     /// Backups run after commits, in the background (`[backup]`).
     pub backup: Option<BackupSettings>,
 }
@@ -134,6 +136,7 @@ impl Settings {
             keep_alive,
             max_subject,
             body,
+            verify,
             backup
         );
     }
@@ -195,6 +198,7 @@ pub struct Config {
     pub keep_alive: String,
     pub max_subject: usize,
     pub body: bool,
+    pub verify: bool,
     pub backup: Backup,
 }
 
@@ -248,6 +252,7 @@ impl Default for Config {
             keep_alive: "30m".into(),
             max_subject: 72,
             body: true,
+            verify: true,
             backup: Backup::default(),
         }
     }
@@ -395,6 +400,7 @@ impl Config {
             }
         };
         Ok(Config {
+            verify: s.verify.unwrap_or(d.verify),
             backup,
             model,
             host,

@@ -67,6 +67,9 @@ pub enum Error {
     #[error("commit aborted: the message was left empty; your changes stay staged in the index")]
     EmptyMessage,
 
+    #[error("the {hook} hook refused the commit; your changes stay staged (skip it with --no-verify){}", hook_tail(.output))]
+    HookRejected { hook: &'static str, output: String },
+
     #[error("the editor failed: {detail}; nothing was committed and your changes stay staged")]
     Editor { detail: String },
 
@@ -126,12 +129,21 @@ impl Error {
             Error::NothingToCommit { .. } => "nothing_to_commit",
             Error::Cancelled => "cancelled",
             Error::EmptyMessage => "empty_message",
+            Error::HookRejected { .. } => "hook_rejected",
             Error::Editor { .. } => "editor",
             Error::Model(_) => "model",
             Error::Config(_) => "config",
             Error::Io { .. } => "io",
             Error::Git { .. } => "git",
         }
+    }
+}
+
+fn hook_tail(output: &str) -> String {
+    if output.trim().is_empty() {
+        String::new()
+    } else {
+        format!(":\n{}", output.trim())
     }
 }
 

@@ -71,6 +71,15 @@ pub fn run(
         _ => None,
     };
     let (mut index, mut paths) = stage(&repo, &req.target, !req.dry_run)?;
+    let hooks = crate::git::client_hooks::ClientHooks::new(&repo);
+    if !req.dry_run && cfg.verify {
+        // As `git commit`: pre-commit before the message, so a hook that
+        // re-stages files (a formatter) is described by the message.
+        hooks.pre_commit()?;
+        index
+            .read(true)
+            .map_err(|e| Error::git("cannot re-read the index after pre-commit", e))?;
+    }
     timings.stage_ms = ms_since(t);
     let t = Instant::now();
     let prefetched = prefetch.and_then(|h| h.join().ok()).unwrap_or_default();
@@ -121,6 +130,10 @@ pub fn run(
     if cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }
+    if !req.dry_run && cfg.verify {
+        // A hook may amend the message (a trailer); its source stays the same.
+        text = hooks.commit_msg(&text, repo.git.path())?;
+    }
 
     let mut outcome = Outcome {
         oid: None,
@@ -146,6 +159,9 @@ pub fn run(
     let oid = repo.commit(tree, &text, &sig)?;
     outcome.oid = Some(oid.to_string());
     outcome.timings.commit_ms = ms_since(t);
+    if !req.dry_run {
+        hooks.post_commit();
+    }
     events(Event::Committed {
         oid: oid.to_string(),
     });

@@ -512,3 +512,101 @@ fn the_work_tree_root_as_a_path_stages_everything_like_git_add_dot() {
     let files = sb.git_ok(&sb.bare, &["ls-tree", "-r", "--name-only", "main"]);
     assert_eq!(files, "journal.md\nnew/a.md\n");
 }
+
+fn client_hook(work: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = work.join(".git/hooks").join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn pre_commit_can_refuse_and_no_verify_skips_it() {
+    let (_f, sb) = seeded();
+    client_hook(
+        &sb.work,
+        "pre-commit",
+        "echo 'secret found in journal.md' >&2; exit 1",
+    );
+    sb.append("journal.md", "password: hunter2\n");
+    let r = sb.ai(&["journal.md"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("pre-commit hook refused") && r.stderr.contains("secret found"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
+    assert_eq!(
+        sb.git_ok(&sb.work, &["diff", "--cached", "--name-only"])
+            .trim(),
+        "journal.md",
+        "stays staged"
+    );
+    sb.ai(&["--no-verify", "journal.md"]).ok();
+    assert_eq!(sb.subjects(&sb.bare), vec![MSG, "Seed"]);
+}
+
+#[test]
+fn hooks_run_like_under_git_commit() {
+    let (_f, sb) = seeded();
+    let marker = sb.dir.path().join("post-commit-ran");
+    // A formatter that re-stages a file, a trailer, and a notification.
+    client_hook(
+        &sb.work,
+        "pre-commit",
+        "echo formatted > fmt.md && git add fmt.md",
+    );
+    client_hook(
+        &sb.work,
+        "commit-msg",
+        "printf '\\nSigned-off-by: Journal Writer <writer@example.org>\\n' >> \"$1\"",
+    );
+    client_hook(
+        &sb.work,
+        "post-commit",
+        &format!("git rev-parse HEAD > '{}'", marker.display()),
+    );
+    sb.append("journal.md", "x\n");
+    let j = sb.ai(&["--json", "journal.md"]).ok().json();
+    assert_eq!(j["source"], "model", "a trailer keeps the source");
+    let files = sb.git_ok(&sb.bare, &["ls-tree", "--name-only", "main"]);
+    assert!(
+        files.contains("fmt.md"),
+        "what pre-commit staged is committed: {files}"
+    );
+    let paths: Vec<&str> = j["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(paths.contains(&"fmt.md"), "…and described: {paths:?}");
+    assert_eq!(
+        sb.last_message(&sb.bare),
+        format!("{MSG}\n\nSigned-off-by: Journal Writer <writer@example.org>")
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().trim(),
+        sb.head(&sb.work)
+    );
+}
+
+#[test]
+fn commit_msg_can_refuse() {
+    let (_f, sb) = seeded();
+    client_hook(
+        &sb.work,
+        "commit-msg",
+        "grep -q JIRA- \"$1\" || { echo 'message needs a ticket' >&2; exit 1; }",
+    );
+    sb.append("journal.md", "x\n");
+    let r = sb.ai(&["journal.md"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("commit-msg hook refused") && r.stderr.contains("needs a ticket"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
+}

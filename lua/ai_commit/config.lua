@@ -21,6 +21,7 @@ M.core_keys = {
   keep_alive = "string",
   max_subject = "number",
   body = "boolean",
+  verify = "boolean",
 }
 
 M.defaults = {

@@ -43,6 +43,10 @@ pub struct Cli {
     #[arg(short = 'e', long)]
     pub edit: bool,
 
+    /// Skip the work tree's pre-commit and commit-msg hooks (as `git commit --no-verify`).
+    #[arg(long)]
+    pub no_verify: bool,
+
     /// Use this message instead of asking the model.
     #[arg(short = 'm', long = "message", value_name = "TEXT")]
     pub message: Option<String>,

@@ -79,6 +79,9 @@ pub fn main() -> i32 {
                 Target::Paths(cli.files.clone())
             };
             let mut s = settings(&cli.common);
+            if cli.no_verify {
+                s.verify = Some(false);
+            }
             if cli.no_push {
                 s.push = Some(false);
             } else if cli.push {

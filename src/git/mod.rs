@@ -1,5 +1,6 @@
 //! Git through libgit2 (git2): no `git` binary on the commit path.
 
+pub mod client_hooks;
 pub mod diff;
 pub mod push;
 pub mod remote;

@@ -167,6 +167,11 @@ impl Client {
         if host::is_loopback(&base) {
             builder = builder.no_proxy();
         }
+        if base.scheme() == "http" {
+            // Loading the system's CA certificates costs milliseconds per run;
+            // a plain-http host (the usual local Ollama) never needs them.
+            builder = builder.tls_built_in_native_certs(false);
+        }
         let http = builder
             .build()
             .map_err(|e| ModelError::BadHost(e.to_string()))?;

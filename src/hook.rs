@@ -32,18 +32,7 @@ pub enum Installed {
 /// A hook that someone else wrote is never overwritten.
 pub fn install(cwd: &Path) -> Result<Installed> {
     let repo = Repo::discover(cwd)?;
-    let dir = repo
-        .config()
-        .ok()
-        .and_then(|c| c.get_path("core.hooksPath").ok())
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                repo.workdir.join(p)
-            }
-        })
-        .unwrap_or_else(|| repo.git.path().join("hooks"));
+    let dir = repo.hooks_dir();
     let path = dir.join("prepare-commit-msg");
     let existed = match std::fs::read_to_string(&path) {
         Ok(text) if text.contains(MARKER) => true,

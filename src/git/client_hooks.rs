@@ -18,18 +18,7 @@ pub struct ClientHooks {
 impl ClientHooks {
     /// The hooks directory (`core.hooksPath`, else `.git/hooks`).
     pub fn new(repo: &Repo) -> ClientHooks {
-        let dir = repo
-            .config()
-            .ok()
-            .and_then(|c| c.get_path("core.hooksPath").ok())
-            .map(|p| {
-                if p.is_absolute() {
-                    p
-                } else {
-                    repo.workdir.join(p)
-                }
-            })
-            .unwrap_or_else(|| repo.git.commondir().join("hooks"));
+        let dir = repo.hooks_dir();
         ClientHooks {
             dir,
             workdir: repo.workdir.clone(),
@@ -39,16 +28,7 @@ impl ClientHooks {
 
     fn path(&self, name: &str) -> Option<PathBuf> {
         let p = self.dir.join(name);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let m = std::fs::metadata(&p).ok()?;
-            (m.is_file() && m.permissions().mode() & 0o111 != 0).then_some(p)
-        }
-        #[cfg(not(unix))]
-        {
-            p.is_file().then_some(p)
-        }
+        super::is_executable(&p).then_some(p)
     }
 
     /// Run `name` with `args` in the work tree, as git does (GIT_INDEX_FILE

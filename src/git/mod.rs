@@ -147,6 +147,23 @@ impl Repo {
     pub fn signature(&self) -> Result<Signature<'static>> {
         identity(&self.config()?)
     }
+    /// Where git looks for this work tree's hooks: `core.hooksPath`
+    /// (relative to the work tree), else `hooks/` of the common git
+    /// directory (shared by linked worktrees).
+    pub fn hooks_dir(&self) -> PathBuf {
+        self.config()
+            .ok()
+            .and_then(|c| c.get_path("core.hooksPath").ok())
+            .map(|p| {
+                if p.is_absolute() {
+                    p
+                } else {
+                    self.workdir.join(p)
+                }
+            })
+            .unwrap_or_else(|| self.git.commondir().join("hooks"))
+    }
+
     /// The current branch's short name (`None` on a detached HEAD).
     pub fn branch(&self) -> Option<String> {
         match self.git.head() {
@@ -188,6 +205,21 @@ impl Repo {
                     e,
                 )
             })
+    }
+}
+
+/// A hook git would run: a regular file with an execute bit.
+pub(crate) fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
     }
 }
 

@@ -445,7 +445,7 @@ impl HookRunner {
     /// Run `name` if it exists and is executable. Returns (succeeded, output).
     fn run(&self, name: &str, args: &[&str], stdin: &str) -> (bool, String) {
         let path = self.hooks.join(name);
-        if !is_executable(&path) {
+        if !super::is_executable(&path) {
             return (true, String::new());
         }
         let child = Command::new(&path)
@@ -477,20 +477,6 @@ impl HookRunner {
             }
             Err(e) => (false, format!("hook {name} failed: {e}")),
         }
-    }
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
     }
 }
 

@@ -418,12 +418,32 @@ fn usage_errors() {
 fn hook_install_in_a_linked_worktree_goes_where_git_reads_hooks() {
     let (_fake, sb) = seeded(Script::text(MSG));
     let wt = sb.dir.path().join("wt");
-    sb.git_ok(&sb.work, &["worktree", "add", "-q", "-b", "side", wt.to_str().unwrap()]);
-    let r = support::Run::from(sb.ai_cmd(&["hook", "install"]).current_dir(&wt).output().unwrap());
+    sb.git_ok(
+        &sb.work,
+        &["worktree", "add", "-q", "-b", "side", wt.to_str().unwrap()],
+    );
+    let r = support::Run::from(
+        sb.ai_cmd(&["hook", "install"])
+            .current_dir(&wt)
+            .output()
+            .unwrap(),
+    );
     r.ok();
     // git's own answer for where this worktree's hooks live.
-    let hooks = sb.git_ok(&wt, &["rev-parse", "--path-format=absolute", "--git-path", "hooks"]);
+    let hooks = sb.git_ok(
+        &wt,
+        &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
+    );
     let installed = std::path::Path::new(hooks.trim()).join("prepare-commit-msg");
-    assert!(installed.exists(), "{} (ai-commit said: {})", installed.display(), r.stdout);
-    assert!(r.stdout.contains(installed.to_str().unwrap()), "{}", r.stdout);
+    assert!(
+        installed.exists(),
+        "{} (ai-commit said: {})",
+        installed.display(),
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(installed.to_str().unwrap()),
+        "{}",
+        r.stdout
+    );
 }

@@ -38,19 +38,6 @@
         ];
       };
 
-      # The native module is built for one Neovim (nvim-oxi's ABI follows it).
-      nvimFeature =
-        neovim:
-        let
-          v = lib.versions.majorMinor neovim.version;
-        in
-        if v == "0.10" then
-          "neovim-0-10"
-        else if v == "0.11" then
-          "neovim-0-11"
-        else
-          throw "ai-commit-nvim supports Neovim 0.10 and 0.11; this nixpkgs has Neovim ${neovim.version}";
-
       mkCli =
         pkgs:
         pkgs.rustPlatform.buildRustPackage {
@@ -106,9 +93,9 @@
           inherit version;
           src = rustSource;
           cargoLock.lockFile = ./Cargo.lock;
+          # One module for every Neovim >= 0.10: it calls no Neovim C API
+          # (src/nvim/lib.rs), so it does not depend on nixpkgs' Neovim.
           buildAndTestSubdir = "src/nvim";
-          buildNoDefaultFeatures = true;
-          buildFeatures = [ (nvimFeature pkgs.neovim-unwrapped) ];
           nativeBuildInputs = [ pkgs.pkg-config ];
           buildInputs = [ pkgs.zlib ] ++ lib.optionals pkgs.stdenv.hostPlatform.isDarwin [ pkgs.libiconv ];
           doCheck = false;

@@ -12,6 +12,20 @@
 //!   events are queued, one `AsyncHandle` (made once, at load time, on the
 //!   main thread) wakes the main loop, which `schedule`s the Lua waker, which
 //!   drains the queue. UI stays in Lua (`lua/ai_commit/`).
+//!
+//! **Why one build works in every Neovim (0.10, 0.11, 0.12, nightly).** What
+//! changes between Neovim releases is its C API (`nvim_*` functions, their
+//! argument structs and calling conventions); a module that calls it must be
+//! built for the Neovim that loads it. This module calls none of it: it only
+//! uses LuaJIT's C API (`lua_*`, stable since Lua 5.1), libuv (`uv_*`, stable
+//! within 1.x) and luv's `luv_loop`, which every Neovim exports. Keep it that
+//! way: anything from `nvim_oxi::api` (buffers, windows, notify, …) or
+//! `nvim_oxi::mlua` would tie the module to one Neovim again. The test
+//! `the_module_imports_no_neovim_c_api` (tests/nvim.rs) fails if it happens.
+//!
+//! What can go wrong instead is a module older than the Lua side (a stale
+//! build after `git pull`): [`PROTOCOL`] names the boundary's version and the
+//! Lua side refuses a module that reports another one.
 
 mod events;
 mod runs;
@@ -22,11 +36,16 @@ use nvim_oxi::conversion::FromObject;
 use nvim_oxi::{Dictionary, Function, Object, ObjectKind};
 use serde_json::{json, Value};
 
-/// The Neovim this module was built for (nvim-oxi's ABI follows it).
-#[cfg(feature = "neovim-0-11")]
-pub const NVIM_TARGET: &str = "0.11";
-#[cfg(all(feature = "neovim-0-10", not(feature = "neovim-0-11")))]
-pub const NVIM_TARGET: &str = "0.10";
+/// The version of the boundary between this module and `lua/ai_commit/`: the
+/// functions, their JSON arguments and answers, the events. Bump it, together
+/// with `PROTOCOL` in `lua/ai_commit/native.lua`, whenever any of them
+/// changes, so that a module built from older sources is refused with a
+/// message saying how to rebuild it, instead of misbehaving.
+pub const PROTOCOL: u32 = if cfg!(feature = "stale-protocol-for-tests") {
+    1
+} else {
+    2
+};
 
 fn err(kind: &str, message: impl std::fmt::Display) -> String {
     json!({ "ok": false, "kind": kind, "err": message.to_string() }).to_string()
@@ -71,7 +90,7 @@ fn info(_: &str) -> String {
     json!({
         "ok": true,
         "version": env!("CARGO_PKG_VERSION"),
-        "nvim": NVIM_TARGET,
+        "protocol": PROTOCOL,
     })
     .to_string()
 }

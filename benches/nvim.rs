@@ -1,5 +1,6 @@
 //! The Neovim face's speed, in a real headless Neovim with the release
-//! module (`cargo build --release -p ai-commit-nvim && cargo bench --bench nvim`):
+//! module (`cargo build --release -p ai-commit-nvim && cargo bench --bench nvim`),
+//! in each supported Neovim (0.10, 0.11, 0.12; `.ci/neovims` fetches them):
 //!
 //! 1. the longest main-loop stall during a full `\g` while a model streams
 //!    (10 tokens, 100 ms apart), against the old flow's blocking
@@ -13,7 +14,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::nvim;
+use support::nvim::{self, Nvim};
 use support::ollama::{FakeOllama, Script};
 use support::Sandbox;
 
@@ -96,7 +97,17 @@ end)
 fn main() {
     let native = nvim::native_lib("release");
     let text = journal();
+    println!(
+        "one release module ({}), in every supported Neovim",
+        native.display()
+    );
+    for nv in Nvim::ALL {
+        println!("\n=== Neovim {} ({})", nv.minor(), nv.bin().display());
+        bench(nv, &native, &text);
+    }
+}
 
+fn bench(nv: Nvim, native: &std::path::Path, text: &str) {
     // 1. Stall while streaming, plugin vs the old blocking call.
     let slow = FakeOllama::start(
         Script::tokens(&[
@@ -114,18 +125,19 @@ fn main() {
         .delay(Duration::from_millis(100)),
     );
     let sb = Sandbox::new(&slow.url());
-    sb.seed("journal.md", &text);
+    sb.seed("journal.md", text);
     let (mut ours, mut blocking) = (Vec::new(), Vec::new());
     let cli = support::bin().display().to_string();
     for _ in 0..3 {
-        let v = nvim::run(&sb, STALL, &[], &native);
+        let v = nvim::run(nv, &sb, STALL, &[], native);
         assert_eq!(v["ok"], true, "{v}");
         ours.push(v["late"].as_f64().unwrap());
         let v = nvim::run(
+            nv,
             &sb,
             &BLOCKING.replace("CLI", &format!("{cli:?}")),
             &[],
-            &native,
+            native,
         );
         assert_eq!(v["ok"], true, "{v}");
         blocking.push(v["late"].as_f64().unwrap());
@@ -143,11 +155,11 @@ fn main() {
     // 2. setup() and the first native load.
     let (mut setup, mut load) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let v = nvim::run(&sb, SETUP, &[], &native);
+        let v = nvim::run(nv, &sb, SETUP, &[], native);
         setup.push(v["setup_ms"].as_f64().unwrap());
         load.push(v["load_ms"].as_f64().unwrap());
     }
-    println!("\nstart-up (median of {ROUNDS} fresh Neovims):");
+    println!("start-up (median of {ROUNDS} fresh Neovims):");
     println!(
         "  require(\"ai_commit\").setup{{}}         {:>8.2} ms",
         median(&mut setup)
@@ -159,13 +171,13 @@ fn main() {
 
     // 3. Keypress → commit on disk, instant model; the CLI on the same data.
     let fast = FakeOllama::start(Script::text("Add a short entry about the evening walk"));
-    let nv = Sandbox::new(&fast.url());
-    nv.seed("journal.md", &text);
+    let ed = Sandbox::new(&fast.url());
+    ed.seed("journal.md", text);
     let cl = Sandbox::new(&fast.url());
-    cl.seed("journal.md", &text);
+    cl.seed("journal.md", text);
     let (mut committed, mut done, mut cli_ms) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        let v = nvim::run(&nv, KEYPRESS, &[], &native);
+        let v = nvim::run(nv, &ed, KEYPRESS, &[], native);
         assert_eq!(v["ok"], true, "{v}");
         committed.push(v["committed_ms"].as_f64().unwrap_or(f64::NAN));
         done.push(v["done_ms"].as_f64().unwrap());
@@ -175,7 +187,7 @@ fn main() {
         cli_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     println!(
-        "\nkeypress → commit, instant model, {} KB journal (median of {ROUNDS}):",
+        "keypress → commit, instant model, {} KB journal (median of {ROUNDS}):",
         text.len() / 1024
     );
     println!(
@@ -190,7 +202,7 @@ fn main() {
         "  `ai-commit -q journal.md` (process)    {:>8.1} ms",
         median(&mut cli_ms)
     );
-    for sb in [&nv, &cl] {
+    for sb in [&ed, &cl] {
         sb.fsck_remote();
     }
 }

@@ -4,6 +4,11 @@ if vim.g.loaded_ai_commit then
   return
 end
 vim.g.loaded_ai_commit = 1
+-- Neovim 0.7–0.9 get the commands, which say that 0.10 is needed (see
+-- lua/ai_commit/init.lua); anything older lacks the API to define them.
+if vim.fn.has("nvim-0.7") == 0 then
+  return
+end
 
 local function ai()
   return require("ai_commit")

@@ -6,9 +6,10 @@ function M.check()
   h.start("ai-commit: Neovim and the native module")
   local v = vim.version()
   if vim.fn.has("nvim-0.10") == 1 then
-    h.ok(("Neovim %d.%d.%d"):format(v.major, v.minor, v.patch))
+    h.ok(("Neovim %d.%d.%d (0.10 or newer: supported; one native module serves every version)"):format(v.major, v.minor, v.patch))
   else
-    h.error("Neovim 0.10 or newer is needed")
+    h.error(("Neovim %d.%d.%d: 0.10 or newer is needed"):format(v.major, v.minor, v.patch), "upgrade Neovim")
+    return
   end
   local ai = require("ai_commit")
   local native = require("ai_commit.native")
@@ -17,7 +18,13 @@ function M.check()
     h.error(err)
     return
   end
-  h.ok(("native module %s, built for Neovim %s (%s)"):format(native.info.version, native.info.nvim, native.path()))
+  h.ok(
+    ("native module %s matches the Lua side (boundary protocol %d): %s"):format(
+      native.info.version,
+      native.info.protocol,
+      native.path()
+    )
+  )
 
   -- The same checks as `ai-commit doctor`, for the last file buffer (or the cwd).
   local dir = vim.fn.getcwd()

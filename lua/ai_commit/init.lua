@@ -1,5 +1,37 @@
 -- ai-commit for Neovim: `\g` stages the buffer, a local model writes the
 -- message, commits and pushes — off the main loop (see src/nvim/lib.rs).
+
+if vim.fn.has("nvim-0.10") == 0 then
+  -- Older Neovims lack what the plugin uses (vim.uv, vim.system, …): every
+  -- entry point says so once, instead of failing with a Lua error.
+  local said = false
+  local function too_old()
+    if not said then
+      said = true
+      local v = vim.version and vim.version() or { major = 0, minor = 0, patch = 0 }
+      vim.notify(
+        ("ai-commit: needs Neovim 0.10 or newer, this is %d.%d.%d; upgrade Neovim, or use the ai-commit command line tool"):format(
+          v.major,
+          v.minor,
+          v.patch
+        ),
+        vim.log.levels.ERROR
+      )
+    end
+    return false
+  end
+  return setmetatable({}, {
+    __index = function(_, key)
+      if key == "statusline" then
+        return function()
+          return ""
+        end
+      end
+      return too_old
+    end,
+  })
+end
+
 local config = require("ai_commit.config")
 local native = require("ai_commit.native")
 local ui = require("ai_commit.ui")

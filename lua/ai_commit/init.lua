@@ -156,10 +156,17 @@ end
 
 function handlers.error(run, ev, id)
   ui.close(run.ui)
+  if run.review_buf and vim.api.nvim_buf_is_valid(run.review_buf) then
+    pcall(vim.api.nvim_buf_delete, run.review_buf, { force = true })
+  end
   state.last = { error = ev, events = run.events }
   state.runs[id] = nil
   local level = vim.log.levels.ERROR
-  if ev.kind == "nothing_to_commit" or ev.kind == "cancelled" then
+  if ev.kind == "cancelled" then
+    -- The user's own doing: said, not alarmed about.
+    level = vim.log.levels.INFO
+    ev.message = "commit cancelled; your changes stay staged"
+  elseif ev.kind == "nothing_to_commit" or ev.kind == "empty_message" then
     level = vim.log.levels.WARN
   end
   notify(ev.message, level)
@@ -200,6 +207,32 @@ function ensure_native()
   return m
 end
 
+--- Write every modified file buffer inside the work tree that holds `dir`
+--- (what `:AICommit all` is about to commit).
+local function save_repository_buffers(dir)
+  local root = vim.fs.root(dir, ".git")
+  if not root then
+    return true -- not a repository: the run says so
+  end
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    local name = vim.api.nvim_buf_get_name(b)
+    if
+      vim.api.nvim_buf_is_loaded(b)
+      and vim.bo[b].buftype == ""
+      and vim.bo[b].modified
+      and name:sub(1, #root + 1) == root .. "/"
+    then
+      local ok, err = pcall(vim.api.nvim_buf_call, b, function()
+        vim.cmd("silent write")
+      end)
+      if not ok then
+        return false, ("%s: %s"):format(name, err)
+      end
+    end
+  end
+  return true
+end
+
 --- Commit the current buffer's file (or, with { all = true }, every tracked change).
 function M.commit(opts)
   opts = opts or {}
@@ -223,6 +256,16 @@ function M.commit(opts)
       end
     end
   end
+  -- :AICommit all works on the current buffer's repository (the working
+  -- directory only for a buffer that is not a file), like \g does.
+  local dir = M._dir()
+  if opts.all and c.save then
+    local ok, err = save_repository_buffers(dir)
+    if not ok then
+      notify("could not save a buffer, nothing committed: " .. tostring(err), vim.log.levels.ERROR)
+      return
+    end
+  end
   local _, err = ensure_native()
   if err then
     notify(err, vim.log.levels.ERROR)
@@ -231,7 +274,7 @@ function M.commit(opts)
   local res = native.call("start", {
     path = (not opts.all) and path or nil,
     all = opts.all or false,
-    cwd = vim.fn.getcwd(),
+    cwd = dir,
     review = c.review,
     dry_run = opts.dry_run or false,
     settings = config.core_settings(c),
@@ -310,7 +353,8 @@ function M.status()
     local p = o.push or {}
     table.insert(lines, {
       ("push     %s\n"):format(
-        p.status == "pushed" and ("pushed to %s (%d commits)"):format(p.remote, p.commits or 0)
+        p.status == "pushed"
+            and ("pushed to %s (%d commit%s)"):format(p.remote, p.commits or 0, p.commits == 1 and "" or "s")
           or p.status == "failed" and ("NOT pushed: " .. p.reason)
           or "off"
       ),
@@ -379,12 +423,16 @@ function M.journal()
   require("ai_commit.journal").insert(cfg().journal)
 end
 
--- Review mode: the message in a scratch buffer; :w commits it, closing
--- without writing aborts (changes stay staged).
+-- Review mode: the message in a scratch buffer; :w commits it. Every other
+-- way of leaving it (:q, :q!, :bd, :close, another buffer in its window,
+-- :AICommitCancel) cancels the run: nothing committed, changes stay staged.
 function M._review(run, text)
   local buf = vim.api.nvim_create_buf(false, true)
+  run.review_buf = buf
   vim.api.nvim_buf_set_name(buf, ("ai-commit://review/%d"):format(run.id or 0))
   vim.bo[buf].buftype = "acwrite"
+  -- Hidden is gone: a buffer that lingered hidden would keep the run waiting.
+  vim.bo[buf].bufhidden = "wipe"
   vim.bo[buf].filetype = "gitcommit"
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(text, "\n", { plain = true }))
   vim.bo[buf].modified = false
@@ -399,25 +447,29 @@ function M._review(run, text)
   vim.api.nvim_create_autocmd("BufWriteCmd", {
     buffer = buf,
     callback = function()
-      local msg = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
-      answer(vim.trim(msg) ~= "" and msg or vim.NIL)
+      -- An empty message is sent as such (the run reports it); only leaving
+      -- without :w is an abort.
+      answer(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"))
       vim.bo[buf].modified = false
       vim.schedule(function()
         pcall(vim.api.nvim_buf_delete, buf, { force = true })
       end)
     end,
   })
-  vim.api.nvim_create_autocmd({ "BufWipeout", "BufUnload" }, {
+  vim.api.nvim_create_autocmd({ "BufWipeout", "BufUnload", "BufHidden" }, {
     buffer = buf,
     once = true,
     callback = function()
       answer(vim.NIL)
+      vim.schedule(function()
+        pcall(vim.api.nvim_buf_delete, buf, { force = true })
+      end)
     end,
   })
   vim.cmd("botright split")
   vim.api.nvim_win_set_buf(0, buf)
   vim.api.nvim_win_set_height(0, math.max(3, math.min(12, #vim.api.nvim_buf_get_lines(buf, 0, -1, false) + 1)))
-  notify(":w commits this message, :q! aborts")
+  notify(":w commits this message, :q cancels")
 end
 
 function M._prewarm(buf)

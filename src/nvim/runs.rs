@@ -198,9 +198,13 @@ fn worker(
         let mut on_event = |ev: ai_commit::Event| push(events::event(id, &ev));
         let mut review = |msg: &str| -> ai_commit::Result<Option<String>> {
             push(json!({ "id": id, "type": "review", "text": msg }));
-            // Wait for the user; cancel and a closed channel both abort.
-            let answer = review_rx.as_ref().and_then(|rx| rx.recv().ok()).flatten();
-            Ok(answer)
+            // Wait for the user. No message (the review buffer closed without
+            // `:w`, `:AICommitCancel`, a closed channel) is the user's abort:
+            // a cancellation, not an empty message (`:w` of an empty buffer).
+            match review_rx.as_ref().and_then(|rx| rx.recv().ok()).flatten() {
+                Some(text) => Ok(Some(text)),
+                None => Err(ai_commit::Error::Cancelled),
+            }
         };
         ai_commit::run(
             &req,

@@ -185,7 +185,7 @@ H.wait_run(nil, 20000, function(last) H.finish({ run = H.summary(last) }) end)
     );
     assert!(notes(&v)
         .iter()
-        .any(|(m, l)| *l == WARN && m.contains("stay staged")));
+        .any(|(m, l)| *l == INFO && m.contains("commit cancelled; your changes stay staged")));
 }
 
 fn review_mode_commits_the_edited_message(nv: Nvim) {
@@ -206,6 +206,123 @@ end)
     assert_eq!(v["shown"][0], MSG, "the model's message was offered: {v}");
     assert_eq!(v["run"]["outcome"]["source"], "user");
     assert_eq!(sb.last_message(&sb.bare), "Note the herons by the river");
+}
+
+/// Every way of leaving the review buffer but `:w` cancels the run: an INFO
+/// "commit cancelled", nothing committed, the change still staged, no run
+/// left hanging (the next press starts one). An empty `:w` is an empty
+/// message (WARN).
+fn review_mode_every_way_out_ends_the_run(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let script = r#"
+require("ai_commit").setup({ review = true })
+local ai = require("ai_commit")
+vim.cmd("edit journal.md")
+local journal = vim.api.nvim_get_current_buf()
+local ways = {
+  q = function() vim.cmd("q") end,
+  ["q!"] = function() vim.cmd("q!") end,
+  bd = function() vim.cmd("bd!") end,
+  close = function() vim.cmd("close") end,
+  ["other buffer"] = function() vim.api.nvim_win_set_buf(0, journal) end,
+  AICommitCancel = function() vim.cmd("AICommitCancel") end,
+  ["empty :w"] = function() vim.api.nvim_buf_set_lines(0, 0, -1, false, { "" }); vim.cmd("write") end,
+}
+local order = { "q", "q!", "bd", "close", "other buffer", "AICommitCancel", "empty :w" }
+local results = {}
+local function step(i)
+  if i > #order then
+    H.finish({ results = results })
+    return
+  end
+  local name = order[i]
+  vim.api.nvim_set_current_buf(journal)
+  vim.api.nvim_buf_set_lines(journal, -1, -1, false, { "line " .. i })
+  local before = #H.notes
+  local prev = ai.last()
+  vim.api.nvim_feedkeys("\\g", "mx", false)
+  H.wait(function() return vim.bo.filetype == "gitcommit" end, 20000, function()
+    ways[name]()
+    H.wait_run(prev, 20000, function(last)
+      local said = {}
+      for j = before + 1, #H.notes do table.insert(said, H.notes[j]) end
+      results[i] = { way = name, kind = last.error and last.error.kind, said = said,
+        review_bufs = #vim.tbl_filter(function(b) return vim.api.nvim_buf_get_name(b):find("ai%-commit://") end, vim.api.nvim_list_bufs()) }
+      step(i + 1)
+    end)
+  end)
+end
+step(1)
+"#;
+    let v = nvim(nv, &sb, script, &[]);
+    let results = v["results"].as_array().expect("results");
+    assert_eq!(results.len(), 7, "{v}");
+    for r in results {
+        let way = r["way"].as_str().unwrap();
+        let said: Vec<(String, i64)> = r["said"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["msg"].as_str().unwrap().to_string(),
+                    n["level"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(r["review_bufs"], 0, "{way}: the review buffer is gone: {r}");
+        if way == "empty :w" {
+            assert_eq!(r["kind"], "empty_message", "{r}");
+            assert!(
+                said.iter()
+                    .any(|(m, l)| *l == WARN && m.contains("left empty")),
+                "{way}: {said:?}"
+            );
+        } else {
+            assert_eq!(r["kind"], "cancelled", "{way}: {r}");
+            assert!(
+                said.iter()
+                    .any(|(m, l)| *l == INFO && m.contains("commit cancelled")),
+                "{way}: {said:?}"
+            );
+            assert!(!said.iter().any(|(_, l)| *l >= WARN), "{way}: {said:?}");
+        }
+    }
+    assert_eq!(sb.subjects(&sb.work), vec!["Seed"], "nothing committed");
+    assert_eq!(
+        sb.git_ok(&sb.work, &["diff", "--cached", "--name-only"])
+            .trim(),
+        "journal.md",
+        "the change stays staged"
+    );
+}
+
+/// `:AICommit all` in a Neovim started outside the repository, with a
+/// repository file open and modified: that repository's changes, saved
+/// first, are committed.
+fn ai_commit_all_uses_the_buffers_repository_and_saves_it_first(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let elsewhere = sb.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let script = format!(
+        r#"
+require("ai_commit").setup({{}})
+vim.cmd("cd {elsewhere}")
+vim.cmd("edit {journal}")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, {{ "unsaved line" }})
+vim.cmd("AICommit all")
+H.wait_run(nil, 20000, function(last) H.finish({{ run = H.summary(last), modified = vim.bo.modified }}) end)
+"#,
+        elsewhere = elsewhere.display(),
+        journal = sb.work.join("journal.md").display()
+    );
+    let v = nvim(nv, &sb, &script, &[]);
+    assert_eq!(v["run"]["outcome"]["message"], MSG, "{v}");
+    assert_eq!(v["modified"], false, "saved first");
+    assert!(sb
+        .git_ok(&sb.work, &["show", "HEAD:journal.md"])
+        .contains("unsaved line"));
+    assert_eq!(sb.git_ok(&sb.work, &["status", "--porcelain"]), "");
 }
 
 fn setup_twice_and_bad_options_are_handled(nv: Nvim) {
@@ -504,7 +621,7 @@ end)
         oid.as_str(),
         "w0 w1 w2 w3 w4 w5",
         "model gemma3:latest",
-        "pushed to origin (1 commits)",
+        "pushed to origin (1 commit)",
         "time ",
     ] {
         assert!(status.contains(want), "{want:?} in {status}");
@@ -883,6 +1000,8 @@ in_every_neovim!(
     a_second_press_while_running_does_not_start_another_run,
     cancel_stops_the_run_commits_nothing_and_keeps_the_change_staged,
     review_mode_commits_the_edited_message,
+    review_mode_every_way_out_ends_the_run,
+    ai_commit_all_uses_the_buffers_repository_and_saves_it_first,
     setup_twice_and_bad_options_are_handled,
     journal_entry_goes_below_the_marker_or_at_the_top,
     checkhealth_reports_module_ollama_and_repository,

@@ -32,20 +32,57 @@ fn journal_sandbox(script: Script) -> (FakeOllama, Sandbox) {
     (fake, sb)
 }
 
+/// The notifications of a run, as (text, level). Every one must fit the
+/// command line (one line within `v:echospace`): anything longer raises the
+/// hit-enter prompt in a real terminal. Only configuration errors from
+/// `setup{}` are said in full.
+/// A copy of the plugin's Lua side (lua/, plugin/, doc/) in the sandbox, as
+/// a user's checkout; with `source`, it is also a source checkout (the
+/// manifests the plugin looks for before it builds its module).
+fn plugin_copy(sb: &Sandbox, source: bool) -> std::path::PathBuf {
+    let root = support::nvim::root();
+    let checkout = sb.dir.path().join("ai-commit");
+    for dir in ["lua/ai_commit", "plugin", "doc"] {
+        std::fs::create_dir_all(checkout.join(dir)).unwrap();
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() && entry.file_name() != "tags" {
+                std::fs::copy(entry.path(), checkout.join(dir).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    if source {
+        std::fs::create_dir_all(checkout.join("src/nvim")).unwrap();
+        std::fs::copy(root.join("Cargo.toml"), checkout.join("Cargo.toml")).unwrap();
+        std::fs::copy(
+            root.join("src/nvim/Cargo.toml"),
+            checkout.join("src/nvim/Cargo.toml"),
+        )
+        .unwrap();
+    }
+    checkout
+}
+
 fn notes(v: &Value) -> Vec<(String, i64)> {
-    v["notes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|n| {
-                    (
-                        n["msg"].as_str().unwrap_or("").to_string(),
-                        n["level"].as_i64().unwrap_or(-1),
-                    )
-                })
-                .collect()
+    let all = v["notes"].as_array().cloned().unwrap_or_default();
+    for n in &all {
+        let msg = n["msg"].as_str().unwrap_or("");
+        if !msg.starts_with("ai-commit: setup:") {
+            assert_eq!(
+                n["fits"], true,
+                "a notification that would raise the hit-enter prompt ({} cells available): {msg:?}",
+                n["room"]
+            );
+        }
+    }
+    all.iter()
+        .map(|n| {
+            (
+                n["msg"].as_str().unwrap_or("").to_string(),
+                n["level"].as_i64().unwrap_or(-1),
+            )
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 const INFO: i64 = 2;
@@ -95,7 +132,7 @@ fn backslash_g_saves_commits_and_pushes_the_streamed_message(nv: Nvim) {
         n.iter().any(|(m, l)| *l == INFO
             && m.contains(short)
             && m.contains(MSG)
-            && m.contains("pushed to origin")),
+            && m.contains("— pushed (")),
         "{n:?}"
     );
     assert_eq!(fake.prompts().len(), 1, "one press, one run");
@@ -109,9 +146,17 @@ fn ai_commit_command_with_the_server_down_uses_the_fallback_and_warns(nv: Nvim) 
     assert_eq!(sb.last_message(&sb.bare), "Update journal.md");
     let n = notes(&v);
     assert!(
-        n.iter()
-            .any(|(m, l)| *l == WARN && m.contains("cannot reach Ollama")),
-        "{n:?}"
+        n.iter().any(|(m, l)| *l == WARN
+            && m.contains("Update jour")
+            && m.contains("· fallback: cannot reach")),
+        "one WARN line says the fallback was used: {n:?}"
+    );
+    assert!(
+        v["run"]["outcome"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach Ollama"),
+        "the whole reason is kept for :AICommitStatus: {v}"
     );
 }
 
@@ -428,7 +473,7 @@ H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) })
     let version = format!("OK Neovim {}.", nv.minor());
     for want in [
         version.as_str(),
-        "OK native module 0.1.0 matches the Lua side (boundary protocol 2)",
+        "OK native module 0.1.0 matches the Lua side (boundary protocol ",
         "OK ollama: Ollama 0.12.6",
         "OK model: gemma3:latest is pulled",
         "OK identity: Journal Writer",
@@ -440,8 +485,10 @@ H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) })
 
 fn missing_native_module_is_reported_not_a_crash(nv: Nvim) {
     let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    // build = false: this plugin directory is a source checkout, which
+    // would otherwise build the module (tested on a copy, below).
     let script = r#"
-require("ai_commit").setup({})
+require("ai_commit").setup({ build = false })
 vim.cmd("edit journal.md")
 vim.api.nvim_buf_set_lines(0, -1, -1, false, { "x" })
 vim.cmd("AICommit")
@@ -457,9 +504,8 @@ H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) })
     let n = notes(&v);
     assert!(
         n.iter().any(|(m, l)| *l == ERROR
-            && m.contains("native module was not found")
-            && m.contains("cargo build --release -p ai-commit-nvim")),
-        "{n:?}"
+            && m.contains("native module not built; see :checkhealth ai_commit")),
+        "the command fails, on one line: {n:?}"
     );
     let health = v["lines"]
         .as_array()
@@ -469,7 +515,8 @@ H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) })
         .collect::<Vec<_>>()
         .join("\n");
     assert!(
-        health.contains("ERROR the native module was not found"),
+        health.contains("ERROR the native module was not found")
+            && health.contains("cargo build --release --locked -p ai-commit-nvim -p ai-commit"),
         "{health}"
     );
     assert_eq!(sb.subjects(&sb.work), vec!["Seed"]);
@@ -683,19 +730,9 @@ fn a_stale_module_is_refused_with_the_command_that_rebuilds_it(nv: Nvim) {
         stale.display()
     );
     let (_fake, sb) = journal_sandbox(Script::text(MSG));
-    // A checkout of the plugin whose target/release holds the stale module.
-    let checkout = sb.dir.path().join("ai-commit");
-    for dir in ["lua/ai_commit", "target/release"] {
-        std::fs::create_dir_all(checkout.join(dir)).unwrap();
-    }
-    for entry in std::fs::read_dir(support::nvim::root().join("lua/ai_commit")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(
-            entry.path(),
-            checkout.join("lua/ai_commit").join(entry.file_name()),
-        )
-        .unwrap();
-    }
+    // A copy of the plugin whose target/release holds the stale module.
+    let checkout = plugin_copy(&sb, false);
+    std::fs::create_dir_all(checkout.join("target/release")).unwrap();
     std::fs::copy(
         &stale,
         checkout.join("target/release/libai_commit_native.so"),
@@ -717,24 +754,23 @@ end, 50)
     );
     let v = nvim(nv, &sb, &script, &[("AI_COMMIT_NATIVE", "")]);
     let n = notes(&v);
-    let rebuild = format!(
-        "`cd {} && cargo build --release -p ai-commit-nvim` (lazy.nvim: `:Lazy build ai-commit`), then restart Neovim",
-        checkout.display()
-    );
     for level in [WARN, ERROR] {
         assert!(
             n.iter().any(|(m, l)| *l == level
-                && m.contains("is out of date (boundary protocol 1, this plugin needs 2)")
-                && m.contains(&rebuild)),
-            "setup warns, the command fails, both with {rebuild:?}: {n:?}"
+                && m.contains("native module out of date; see :checkhealth ai_commit")),
+            "setup warns, the command fails: {n:?}"
         );
     }
+    let rebuild = format!(
+        "`cd {} && cargo build --release --locked -p ai-commit-nvim -p ai-commit` (lazy.nvim: `:Lazy build ai-commit`), then restart Neovim",
+        checkout.display()
+    );
+    let health = v["health"].as_str().unwrap();
     assert!(
-        v["health"]
-            .as_str()
-            .unwrap()
-            .contains("ERROR the native module"),
-        "{v}"
+        health.contains("ERROR the native module")
+            && health.contains("is out of date (boundary protocol 1, this plugin needs ")
+            && health.contains(&rebuild),
+        "checkhealth gives the command: {rebuild:?} in {health}"
     );
     assert_eq!(sb.subjects(&sb.work), vec!["Seed"], "nothing committed");
 }
@@ -876,9 +912,13 @@ fn a_backup_that_cannot_be_scheduled_is_a_warning(nv: Nvim) {
     let v = nvim(
         nv,
         &sb,
-        &EDIT_AND_PRESS
-            .replace("SETUP", "{}")
-            .replace("KEYS", r#""\\g""#),
+        &format!(
+            "vim.opt.rtp:prepend({:?})\n{}",
+            plugin_copy(&sb, false).display().to_string(),
+            EDIT_AND_PRESS
+                .replace("SETUP", "{}")
+                .replace("KEYS", r#""\\g""#)
+        ),
         &[("PATH", "/usr/bin:/bin")],
     );
     assert_eq!(
@@ -887,10 +927,16 @@ fn a_backup_that_cannot_be_scheduled_is_a_warning(nv: Nvim) {
     );
     let n = notes(&v);
     assert!(
-        n.iter().any(|(m, l)| *l == WARN
-            && m.contains("backup not scheduled")
-            && m.contains("not on PATH")),
+        n.iter()
+            .any(|(m, l)| *l == WARN && m.contains("backup not scheduled")),
         "{n:?}"
+    );
+    assert!(
+        v["run"]["outcome"]["backup"]
+            .as_str()
+            .unwrap()
+            .contains("not on PATH"),
+        "{v}"
     );
 }
 
@@ -954,7 +1000,9 @@ fn neovim_older_than_0_10_is_told_to_upgrade() {
     let (fake, sb) = journal_sandbox(Script::text(MSG));
     let script = r#"
 local notes = {}
-vim.notify = function(m, l) table.insert(notes, { msg = m, level = l }) end
+vim.notify = function(m, l)
+  table.insert(notes, { msg = m, level = l, fits = not m:find("\n") and vim.fn.strdisplaywidth(m) <= vim.v.echospace, room = vim.v.echospace })
+end
 local ok = require("ai_commit").setup({})
 vim.cmd("edit journal.md")
 vim.cmd("AICommit")
@@ -973,7 +1021,7 @@ vim.cmd("qa!")
     assert_eq!(n.len(), 1, "said once: {n:?}");
     assert_eq!(n[0].1, ERROR);
     assert!(
-        n[0].0.contains("needs Neovim 0.10 or newer, this is 0.7.")
+        n[0].0            .contains("needs Neovim 0.10 or newer (this is 0.7.")
             && n[0].0.contains("upgrade Neovim"),
         "{n:?}"
     );

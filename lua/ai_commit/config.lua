@@ -37,6 +37,7 @@ M.defaults = {
     template = "## %Y-%m-%d %H:%M\n\n", -- strftime; the cursor ends on its last line
   },
   native = nil, -- path of the native module (default: found next to the plugin)
+  build = true, -- in a source checkout, build a missing or stale native module in the background
 }
 
 local local_types = {
@@ -49,6 +50,7 @@ local local_types = {
   prewarm = { "boolean" },
   journal = { "table" },
   native = { "string" },
+  build = { "boolean" },
 }
 
 local choices = {

@@ -13,9 +13,24 @@ function M.check()
   end
   local ai = require("ai_commit")
   local native = require("ai_commit.native")
+  local b = native.build_state()
+  if b then
+    local cmd = table.concat(native.BUILD, " ")
+    if not b.done then
+      h.info(("building the module: `%s` (%d crates so far)"):format(cmd, b.crates))
+    elseif b.ok then
+      h.ok(("built the module in %.0f s: `%s`"):format(b.seconds, cmd))
+    else
+      h.error(("building the module failed (exit %s): `%s` in %s"):format(b.code, cmd, b.root), {
+        "the whole output is in " .. b.log,
+        "run the command in a terminal to see it, fix what it says, then restart Neovim",
+      })
+    end
+  end
   local m, err = native.load(ai._cfg().native)
   if not m then
-    h.error(err)
+    local why = native.cannot_build()
+    h.error(err, why and native.source_root() and { why } or nil)
     return
   end
   h.ok(
@@ -25,6 +40,16 @@ function M.check()
       native.path()
     )
   )
+
+  local cli = native.cli()
+  if cli then
+    h.ok("ai-commit CLI for scheduled backups: " .. cli)
+  else
+    h.warn("the ai-commit CLI is not on PATH: commits work, but backups cannot be scheduled after them", {
+      native.source_root() and ("build it: `cd %s && cargo build --release --locked -p ai-commit`"):format(native.source_root())
+        or "install it (e.g. `cargo install --locked --path <ai-commit checkout>`, or the Nix package)",
+    })
+  end
 
   -- The same checks as `ai-commit doctor`, for the last file buffer (or the cwd).
   local dir = vim.fn.getcwd()

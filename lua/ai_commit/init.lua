@@ -10,7 +10,7 @@ if vim.fn.has("nvim-0.10") == 0 then
       said = true
       local v = vim.version and vim.version() or { major = 0, minor = 0, patch = 0 }
       vim.notify(
-        ("ai-commit: needs Neovim 0.10 or newer, this is %d.%d.%d; upgrade Neovim, or use the ai-commit command line tool"):format(
+        ("ai-commit needs Neovim 0.10 or newer (this is %d.%d.%d): upgrade Neovim"):format(
           v.major,
           v.minor,
           v.patch
@@ -49,8 +49,10 @@ local state = {
   prewarmed = {},
 }
 
+--- Say `msg` on one line that fits the command line (ui.fit): never the
+--- hit-enter prompt. Details go to :AICommitStatus and :checkhealth.
 local function notify(msg, level)
-  vim.notify("ai-commit: " .. msg, level or vim.log.levels.INFO)
+  vim.notify(ui.fit("ai-commit: " .. msg), level or vim.log.levels.INFO)
 end
 
 local function cfg()
@@ -77,7 +79,8 @@ function M.setup(opts)
   state.maps = {}
   state.cfg = resolved
   if #problems > 0 then
-    notify("setup: " .. table.concat(problems, "; "), vim.log.levels.ERROR)
+    -- Configuration errors are said in full: they are read once, and fixed.
+    vim.notify("ai-commit: setup: " .. table.concat(problems, "; "), vim.log.levels.ERROR)
   end
   if resolved.keymap then
     map(resolved.keymap, "<Plug>(AICommit)", "ai-commit: commit this file")
@@ -89,10 +92,15 @@ function M.setup(opts)
   -- startup, rather than inside the first \g: the keypress stays ~2 ms. A
   -- missing module is reported on first use, not here.
   vim.defer_fn(function()
-    local _, err = ensure_native()
+    M._helptags()
+    local _, err, kind = ensure_native()
     if err and not state.load_reported then
       state.load_reported = true
-      notify(err, vim.log.levels.WARN)
+      if (kind == "missing" or kind == "stale") and cfg().build and not native.cannot_build() then
+        M._build()
+      else
+        notify(native.short_error(kind), vim.log.levels.WARN)
+      end
     end
   end, 0)
   local group = vim.api.nvim_create_augroup("ai_commit", { clear = true })
@@ -132,23 +140,27 @@ end
 
 function handlers.done(run, ev, id)
   ui.close(run.ui)
-  local line, level = ui.result_line(ev.outcome)
   state.last = { outcome = ev.outcome, events = run.events }
   state.runs[id] = nil
   local push = ev.outcome.push or {}
+  local extra = {}
   if push.synced then
     -- The other machine's commits changed files on disk: reload what is open
     -- (`:checktime N` at once; a bare `:checktime` from Lua is postponed).
-    line = line .. "\nthe remote had moved on; synced first: " .. push.synced
+    table.insert(extra, "synced first: " .. push.synced)
     for _, b in ipairs(vim.api.nvim_list_bufs()) do
       if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].buftype == "" and vim.api.nvim_buf_get_name(b) ~= "" then
         pcall(vim.cmd, "checktime " .. b)
       end
     end
   end
-  if ev.outcome.backup and ev.outcome.backup:find("not scheduled", 1, true) then
+  local backup_warning = ev.outcome.backup and ev.outcome.backup:find("not scheduled", 1, true)
+  if backup_warning then
     -- A backup that silently does not happen is a loss waiting to happen.
-    line = line .. "\n" .. ev.outcome.backup
+    table.insert(extra, ev.outcome.backup)
+  end
+  local line, level = ui.result_line(ev.outcome, ui.room(), extra)
+  if backup_warning then
     level = math.max(level, vim.log.levels.WARN)
   end
   vim.notify(line, level)
@@ -196,9 +208,9 @@ local function drain()
 end
 
 function ensure_native()
-  local m, err = native.load(cfg().native)
+  local m, err, kind = native.load(cfg().native)
   if not m then
-    return nil, err
+    return nil, err, kind
   end
   if not state.waker_set then
     m.set_waker(drain)
@@ -266,12 +278,13 @@ function M.commit(opts)
       return
     end
   end
-  local _, err = ensure_native()
+  local _, err, kind = ensure_native()
   if err then
-    notify(err, vim.log.levels.ERROR)
+    M._native_unavailable(kind)
     return
   end
   local res = native.call("start", {
+    cli = native.cli(),
     path = (not opts.all) and path or nil,
     all = opts.all or false,
     cwd = dir,
@@ -317,12 +330,70 @@ function M.running()
   return next(state.runs) ~= nil
 end
 
---- For a statusline: "ai-commit: gemma3…" while a run is in flight, else "".
+--- For a statusline: "ai-commit: gemma3…" while a run is in flight (or the
+--- module builds), else "".
 function M.statusline()
   for _, run in pairs(state.runs) do
     return "ai-commit: " .. (run.model or "staging") .. "…"
   end
+  local b = native.build_state()
+  if b and not b.done then
+    return ("ai-commit: building (%d crates)…"):format(b.crates)
+  end
   return ""
+end
+
+--- Say, on one line, why nothing can run yet.
+function M._native_unavailable(kind)
+  local b = native.build_state()
+  if b and not b.done then
+    notify(
+      ("the native module is still building (%d crates so far); press again when it is done"):format(b.crates),
+      vim.log.levels.WARN
+    )
+  else
+    notify(native.short_error(kind), vim.log.levels.ERROR)
+  end
+end
+
+--- Build the native module in the background (a source checkout whose
+--- module is missing or stale); say when it starts and how it ended.
+function M._build()
+  local started = native.build(function(b)
+    if b.ok then
+      local m = ensure_native()
+      if m then
+        notify(("native module built in %.0f s; ready"):format(b.seconds))
+      else
+        notify("native module built, but " .. native.short_error(native.load_kind), vim.log.levels.ERROR)
+      end
+    else
+      notify(("building the native module failed (exit %s); :checkhealth ai_commit shows why"):format(b.code), vim.log.levels.ERROR)
+    end
+  end)
+  if started then
+    notify("building the native module in the background (first start after install or update; a few minutes)")
+  end
+  return started
+end
+
+--- :help ai-commit without a manual :helptags (lazy.nvim makes no tags for
+--- a `dir` plugin, a plain checkout has none): made when missing or older
+--- than the help file, where the plugin directory is writable.
+function M._helptags()
+  local source = debug.getinfo(1, "S").source:sub(2)
+  local doc = vim.fn.fnamemodify(source, ":p:h:h:h") .. "/doc"
+  local txt = vim.uv.fs_stat(doc .. "/ai-commit.txt")
+  if not txt then
+    return
+  end
+  local tags = vim.uv.fs_stat(doc .. "/tags")
+  if tags and tags.mtime.sec >= txt.mtime.sec then
+    return
+  end
+  if vim.fn.filewritable(doc) == 2 then
+    pcall(vim.cmd.helptags, vim.fn.fnameescape(doc))
+  end
 end
 
 local function backup_lines(st)
@@ -360,6 +431,12 @@ function M.status()
       ),
       p.status == "failed" and "WarningMsg" or nil,
     })
+    if p.synced then
+      table.insert(lines, { ("synced   %s\n"):format(p.synced) })
+    end
+    if o.backup then
+      table.insert(lines, { ("backup   %s\n"):format(o.backup) })
+    end
     table.insert(lines, {
       ("time     %.0f ms (stage %.0f, diff %.0f, model %.0f, commit %.0f, push %.0f)"):format(
         o.elapsed_ms or 0,
@@ -371,11 +448,21 @@ function M.status()
       ),
     })
   end
-  if ensure_native() then
-    local b = native.call("backup_status", { cwd = M._dir() })
-    if b.ok and b.state and (b.state.finished or 0) > 0 then
-      table.insert(lines, { ("\nbackup   last run %s\n"):format(os.date("%Y-%m-%d %H:%M", b.state.finished)) })
-      for _, l in ipairs(backup_lines(b.state)) do
+  local m, load_err = ensure_native()
+  local b = native.build_state()
+  if b then
+    local how = not b.done and ("running (%d crates so far)"):format(b.crates)
+      or b.ok and ("done in %.0f s"):format(b.seconds)
+      or ("FAILED (exit %s); log: %s"):format(b.code, b.log)
+    table.insert(lines, { ("\nbuild    %s: %s\n"):format(table.concat(native.BUILD, " "), how) })
+  end
+  if not m then
+    table.insert(lines, { "\nmodule   " .. load_err .. "\n", "ErrorMsg" })
+  else
+    local bs = native.call("backup_status", { cwd = M._dir() })
+    if bs.ok and bs.state and (bs.state.finished or 0) > 0 then
+      table.insert(lines, { ("\nbackup   last run %s\n"):format(os.date("%Y-%m-%d %H:%M", bs.state.finished)) })
+      for _, l in ipairs(backup_lines(bs.state)) do
         table.insert(lines, { l .. "\n" })
       end
     end
@@ -385,9 +472,9 @@ end
 
 --- Run the configured backups now (in the background); report when done.
 function M.backup()
-  local _, err = ensure_native()
+  local _, err, kind = ensure_native()
   if err then
-    notify(err, vim.log.levels.ERROR)
+    M._native_unavailable(kind)
     return
   end
   local res = native.call("backup", { cwd = M._dir(), settings = config.core_settings(cfg()) })
@@ -407,7 +494,18 @@ function M._backup_done(st)
       level = vim.log.levels.WARN
     end
   end
-  notify("backup finished\n" .. table.concat(backup_lines(st), "\n"), level)
+  local count, order = {}, {}
+  for _, r in ipairs(st.results or {}) do
+    if not count[r.status] then
+      table.insert(order, r.status)
+    end
+    count[r.status] = (count[r.status] or 0) + 1
+  end
+  local parts = {}
+  for _, k in ipairs(order) do
+    table.insert(parts, ("%d %s"):format(count[k], k))
+  end
+  notify(("backup finished: %s (details: :AICommitStatus)"):format(table.concat(parts, ", ")), level)
 end
 
 --- The directory of the current file buffer, else the working directory.

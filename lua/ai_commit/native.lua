@@ -44,7 +44,7 @@ end
 --- src/nvim/lib.rs (bump both when a function, argument or event changes).
 --- A module that reports another one was built from other sources, e.g. left
 --- over from before a `git pull`, and is refused.
-M.PROTOCOL = 2
+M.PROTOCOL = 3
 
 local function basename(path)
   return vim.fn.fnamemodify(path, ":t")
@@ -56,7 +56,7 @@ end
 function M.build_hint(path)
   local root = plugin_root()
   local dir = root:find("^[%w/._+-]+$") and root or vim.fn.shellescape(root)
-  local cargo = ("cd %s && cargo build --release -p ai-commit-nvim"):format(dir)
+  local cargo = ("cd %s && %s"):format(dir, table.concat(M.BUILD, " "))
   local lazy = ("lazy.nvim: `:Lazy build %s`"):format(basename(root))
   if path and path:find("^/nix/store/") then
     return "the plugin and its module come from different Nix builds: rebuild your configuration "
@@ -77,27 +77,53 @@ function M.build_hint(path)
     .. "or $AI_COMMIT_NATIVE at its target/release/libai_commit_native.so (or unset them), then restart Neovim"):format(cargo)
 end
 
---- The loaded module, or nil and why not.
+-- Paths already handed to dlopen in this Neovim: opening one again returns
+-- the library loaded first (glibc matches by name), so a rebuilt module at
+-- that path is loaded from a fresh copy instead.
+local opened = {}
+
+local function open(path)
+  local target = path
+  if opened[path] then
+    local dir = vim.fn.stdpath("cache") .. "/ai-commit"
+    vim.fn.mkdir(dir, "p")
+    target = ("%s/ai_commit_native-%d.so"):format(dir, vim.uv.hrtime())
+    local ok, err = vim.uv.fs_copyfile(path, target)
+    if not ok then
+      return nil, ("cannot copy %s to %s: %s"):format(path, target, tostring(err))
+    end
+  end
+  opened[path] = true
+  local loader, err = package.loadlib(target, "luaopen_ai_commit_native")
+  if not loader then
+    return nil, err
+  end
+  local ok, m = pcall(loader)
+  if not ok or type(m) ~= "table" or type(m.info) ~= "function" then
+    return nil, "it failed to start: " .. tostring(m)
+  end
+  return m
+end
+
+--- The loaded module, or nil, why not (in full) and what went wrong
+--- ("missing", "stale", "broken", "neovim").
 function M.load(explicit)
   if mod or load_error then
-    return mod, load_error
+    return mod, load_error, M.load_kind
+  end
+  local function fail(kind, err)
+    load_error, M.load_kind = err, kind
+    return nil, err, kind
   end
   if vim.fn.has("nvim-0.10") == 0 then
-    load_error = "Neovim 0.10 or newer is needed; upgrade Neovim (or use the ai-commit command line tool)"
-    return nil, load_error
+    return fail("neovim", "Neovim 0.10 or newer is needed; upgrade Neovim (or use the ai-commit command line tool)")
   end
-  local tried = {}
+  local tried, stale = {}, nil
   for _, path in ipairs(M.candidates(explicit)) do
     if vim.uv.fs_stat(path) then
-      local loader, err = package.loadlib(path, "luaopen_ai_commit_native")
-      if not loader then
-        load_error = ("cannot load the native module %s: %s; %s"):format(path, err, M.build_hint(path))
-        return nil, load_error
-      end
-      local ok, m = pcall(loader)
-      if not ok or type(m) ~= "table" or type(m.info) ~= "function" then
-        load_error = ("the native module %s failed to start: %s; %s"):format(path, tostring(m), M.build_hint(path))
-        return nil, load_error
+      local m, err = open(path)
+      if not m then
+        return fail("broken", ("cannot load the native module %s: %s; %s"):format(path, err, M.build_hint(path)))
       end
       -- `info` keeps its shape in every version: a string in, JSON out.
       local info_ok, info = pcall(vim.json.decode, m.info(""))
@@ -106,23 +132,139 @@ function M.load(explicit)
       end
       -- Modules from before the protocol existed report none: they are 1.
       local protocol = tonumber(info.protocol) or 1
-      if protocol ~= M.PROTOCOL then
-        load_error = (
+      if protocol == M.PROTOCOL then
+        mod, loaded_from, M.info = m, path, info
+        return mod
+      end
+      -- A later candidate may be current (e.g. target/debug of a developer).
+      stale = stale
+        or (
           "the native module %s is out of date (boundary protocol %d, this plugin needs %d): "
           .. "it was built from other sources than this plugin, e.g. before a `git pull`; %s"
         ):format(path, protocol, M.PROTOCOL, M.build_hint(path))
-        return nil, load_error
-      end
-      mod, loaded_from, M.info = m, path, info
-      return mod
     end
     table.insert(tried, path)
   end
-  load_error = ("the native module was not found (looked in: %s); %s"):format(
-    table.concat(tried, ", "),
-    M.build_hint(explicit or vim.env.AI_COMMIT_NATIVE ~= "" and vim.env.AI_COMMIT_NATIVE or nil)
+  if stale then
+    return fail("stale", stale)
+  end
+  return fail(
+    "missing",
+    ("the native module was not found (looked in: %s); %s"):format(
+      table.concat(tried, ", "),
+      M.build_hint(explicit or vim.env.AI_COMMIT_NATIVE ~= "" and vim.env.AI_COMMIT_NATIVE or nil)
+    )
   )
-  return nil, load_error
+end
+
+--- One line for a failed load: the full text is in :checkhealth ai_commit.
+function M.short_error(kind)
+  if kind == "stale" then
+    return "native module out of date; see :checkhealth ai_commit"
+  elseif kind == "missing" then
+    return "native module not built; see :checkhealth ai_commit"
+  elseif kind == "neovim" then
+    return "Neovim 0.10 or newer is needed"
+  end
+  return "native module cannot be loaded; see :checkhealth ai_commit"
+end
+
+-- Building the module in the background, in a source checkout (a lazy.nvim
+-- `dir` plugin, a plain clone: lazy.nvim runs no `build` for those). The CLI
+-- is built with it: the plugin schedules backups through it.
+M.BUILD = { "cargo", "build", "--release", "--locked", "-p", "ai-commit-nvim", "-p", "ai-commit" }
+
+local building -- { started, crates, done, ok, log, code }
+
+--- The plugin directory when it is a source checkout (it can build itself).
+function M.source_root()
+  local root = plugin_root()
+  if vim.uv.fs_stat(root .. "/Cargo.toml") and vim.uv.fs_stat(root .. "/src/nvim/Cargo.toml") then
+    return root
+  end
+end
+
+--- Why the module cannot be built here, or nil.
+function M.cannot_build()
+  if not M.source_root() then
+    return "the plugin is not a source checkout"
+  end
+  if vim.fn.executable(M.BUILD[1]) == 0 then
+    return "cargo is not installed: install Rust (https://rustup.rs), then restart Neovim"
+  end
+end
+
+function M.build_state()
+  return building
+end
+
+--- Start building; `on_done(state)` runs on the main loop when it ends.
+--- Never blocks: cargo runs as a job; its progress is counted from stderr.
+function M.build(on_done)
+  if building and not building.done then
+    return false, "already building"
+  end
+  local why = M.cannot_build()
+  if why then
+    return false, why
+  end
+  local root = M.source_root()
+  local log = vim.fn.stdpath("log") .. "/ai-commit-build.log"
+  building = { started = vim.uv.hrtime(), crates = 0, log = log, root = root }
+  local state, lines = building, {}
+  local ok, err = pcall(vim.system, M.BUILD, {
+    cwd = root,
+    text = true,
+    stderr = function(_, data)
+      if data then
+        for line in data:gmatch("[^\n]+") do
+          if line:find("^%s*Compiling ") then
+            state.crates = state.crates + 1
+          end
+          table.insert(lines, line)
+        end
+      end
+    end,
+  }, function(res)
+    vim.schedule(function()
+      state.done, state.ok, state.code = true, res.code == 0, res.code
+      state.seconds = (vim.uv.hrtime() - state.started) / 1e9
+      vim.fn.mkdir(vim.fn.fnamemodify(log, ":h"), "p")
+      pcall(vim.fn.writefile, vim.list_extend({ "$ " .. table.concat(M.BUILD, " ") .. "  (in " .. root .. ")" }, lines), log)
+      if state.ok then
+        -- A copy the Lua side prefers over target/ (and the Nix layout):
+        -- replace it by rename, never in place (a loaded library would crash).
+        local installed = root .. "/lua/ai_commit_native.so"
+        if vim.uv.fs_stat(installed) then
+          local tmp = installed .. ".new"
+          if vim.uv.fs_copyfile(root .. "/target/release/libai_commit_native.so", tmp) then
+            vim.uv.fs_rename(tmp, installed)
+          end
+        end
+        mod, load_error, M.load_kind = nil, nil, nil
+      end
+      on_done(state)
+    end)
+  end)
+  if not ok then
+    building = nil
+    return false, tostring(err)
+  end
+  return true
+end
+
+--- The `ai-commit` CLI for scheduled backups: on PATH, else the one built
+--- beside the plugin (by M.build or the lazy.nvim build step), else nil.
+function M.cli()
+  local on_path = vim.fn.exepath("ai-commit")
+  if on_path ~= "" then
+    return on_path
+  end
+  local root = M.source_root()
+  local built = root and root .. "/target/release/ai-commit"
+  if built and vim.fn.executable(built) == 1 then
+    return built
+  end
 end
 
 function M.path()

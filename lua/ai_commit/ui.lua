@@ -67,35 +67,83 @@ function M.close(h)
   end
 end
 
---- The one-line result of a finished run, and its level.
-function M.result_line(outcome)
+--- Cells a message may use on the command line without raising the
+--- hit-enter prompt ("Press ENTER"): a message wider than that, or of more
+--- than one line, stops the user, which a keypress that saves a thought
+--- must never do.
+function M.room()
+  local room = vim.v.echospace
+  if not room or room <= 0 then
+    room = vim.o.columns - 12
+  end
+  return math.max(20, room - 1)
+end
+
+--- `text` on one line, cut to `room` display cells (default: M.room()) with "…".
+function M.fit(text, room)
+  room = room or M.room()
+  text = tostring(text):gsub("%s*\n%s*", "; ")
+  if vim.fn.strdisplaywidth(text) <= room then
+    return text
+  end
+  -- Long absolute paths first give way to their last component.
+  text = text:gsub("/[^%s`'\"]*/([^/%s`'\"]+)", "…/%1")
+  if vim.fn.strdisplaywidth(text) <= room then
+    return text
+  end
+  local n = vim.fn.strchars(text)
+  local cut = math.min(n, room)
+  while cut > 0 and vim.fn.strdisplaywidth(vim.fn.strcharpart(text, 0, cut)) > room - 1 do
+    cut = cut - 1
+  end
+  return vim.fn.strcharpart(text, 0, cut) .. "…"
+end
+
+--- The one-line result of a finished run (fitted to `room`), and its level.
+--- The details (the fallback's and a failed push's reasons in full, the
+--- timings) are in :AICommitStatus.
+function M.result_line(outcome, room, extra)
+  room = room or M.room()
   local short = (outcome.oid or ""):sub(1, 7)
   local subject = (outcome.message or ""):match("^[^\n]*")
   local push = outcome.push or {}
-  local where
-  if push.status == "pushed" then
-    where = push.up_to_date and ("%s up to date"):format(push.remote) or ("pushed to %s"):format(push.remote)
-  elseif push.status == "failed" then
-    where = "NOT pushed (kept; pushed by the next run): " .. (push.reason or "")
-  else
-    where = "not pushed"
-  end
-  local line = ("[%s %s] %s — %s (%.2f s)"):format(
-    outcome.branch or "HEAD",
-    short,
-    subject,
-    where,
-    (outcome.elapsed_ms or 0) / 1000
-  )
   local level = vim.log.levels.INFO
+  local status
+  if push.status == "pushed" then
+    -- "origin" goes without saying; any other remote is named.
+    local to = push.remote == "origin" and "" or (" to " .. push.remote)
+    status = push.up_to_date and ("up to date%s"):format(to) or ("pushed%s"):format(to)
+  elseif push.status == "failed" then
+    status = "NOT pushed"
+    level = vim.log.levels.WARN
+  else
+    status = "not pushed"
+  end
+  local head = ("[%s %s] "):format(outcome.branch or "HEAD", short)
+  -- A reason's first clause; the rest (what to do) is in :AICommitStatus.
+  local function gist(reason)
+    return ((reason or "?"):gsub(" %(.*", ""):gsub(";.*", ""))
+  end
+  local notes = {}
   if outcome.source == "fallback" then
-    line = line .. "\nfallback message used: " .. (outcome.reason or "")
+    table.insert(notes, "fallback: " .. gist(outcome.reason))
     level = vim.log.levels.WARN
   end
   if push.status == "failed" then
-    level = vim.log.levels.WARN
+    table.insert(notes, "kept, the next run pushes it: " .. gist(push.reason))
   end
-  return line, level
+  for _, e in ipairs(extra or {}) do
+    table.insert(notes, e)
+  end
+  local more = #notes > 0 and (" · " .. table.concat(notes, " · ")) or ""
+  -- With notes to show, the time gives way (it is in :AICommitStatus).
+  local tail = more ~= "" and (" — " .. status) or (" — %s (%.2f s)"):format(status, (outcome.elapsed_ms or 0) / 1000)
+  local w = vim.fn.strdisplaywidth
+  -- The subject yields first (down to 12 cells), so that the start of the
+  -- notes ("fallback: …") stays in view; then the notes are cut.
+  local subject_room = math.max(12, room - w(head) - w(tail) - math.min(w(more), 32))
+  local line = head .. M.fit(subject, subject_room) .. tail
+  return line .. (more ~= "" and M.fit(more, math.max(1, room - w(line))) or ""), level
 end
 
 return M

@@ -44,7 +44,7 @@ use serde_json::{json, Value};
 pub const PROTOCOL: u32 = if cfg!(feature = "stale-protocol-for-tests") {
     1
 } else {
-    2
+    3
 };
 
 fn err(kind: &str, message: impl std::fmt::Display) -> String {

@@ -114,6 +114,10 @@ struct StartArgs {
     review: bool,
     #[serde(default)]
     settings: Settings,
+    /// The `ai-commit` CLI that runs scheduled backups (Neovim is not it):
+    /// the one on PATH, or the one built beside the plugin; absent, PATH
+    /// is searched.
+    cli: Option<PathBuf>,
 }
 
 pub fn start(v: Value) -> String {
@@ -168,8 +172,7 @@ pub fn start(v: Value) -> String {
         settings: args.settings,
         dry_run: args.dry_run,
         message: args.message,
-        // Neovim is not ai-commit: the backup job is the CLI's, found on PATH.
-        backup_runner: None,
+        backup_runner: args.cli,
     };
     let spawned = std::thread::Builder::new()
         .name(format!("ai-commit-run-{id}"))

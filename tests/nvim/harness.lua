@@ -3,8 +3,12 @@
 -- writes the result as JSON for the Rust side.
 local H = { notes = {} }
 
+-- Each notification, and whether it would fit the command line as it is
+-- (one line, within v:echospace): one that does not raises the hit-enter
+-- prompt in a real terminal.
 vim.notify = function(msg, level)
-  table.insert(H.notes, { msg = msg, level = level or vim.log.levels.INFO })
+  local fits = not msg:find("\n") and vim.fn.strdisplaywidth(msg) <= vim.v.echospace
+  table.insert(H.notes, { msg = msg, level = level or vim.log.levels.INFO, fits = fits, room = vim.v.echospace })
 end
 
 --- Write `result` (plus the notifications) and quit.

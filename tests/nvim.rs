@@ -1021,7 +1021,7 @@ vim.cmd("qa!")
     assert_eq!(n.len(), 1, "said once: {n:?}");
     assert_eq!(n[0].1, ERROR);
     assert!(
-        n[0].0            .contains("needs Neovim 0.10 or newer (this is 0.7.")
+        n[0].0.contains("needs Neovim 0.10 or newer (this is 0.7.")
             && n[0].0.contains("upgrade Neovim"),
         "{n:?}"
     );
@@ -1066,4 +1066,307 @@ in_every_neovim!(
     ai_commit_backup_runs_in_the_background_and_status_and_health_show_it,
     after_a_sync_the_open_buffers_show_the_other_machines_changes,
     a_backup_that_cannot_be_scheduled_is_a_warning,
+    a_stale_module_is_rebuilt_in_the_background_and_then_used,
+    the_readme_lazy_spec_installs_in_one_step,
+    no_cargo_is_said_once_and_checkhealth_says_what_to_do,
 );
+
+/// A `cargo` for the build-on-first-use tests: records how it was called,
+/// says "Compiling …" three times (slowly), then puts the freshly built
+/// module and CLI where `cargo build --release` would. A real build of the
+/// module takes minutes; what is tested here is the plugin's side of it
+/// (the exact command, never blocking, loading the new module, the CLI).
+fn fake_cargo(sb: &Sandbox) -> (std::path::PathBuf, std::path::PathBuf) {
+    let bin = sb.dir.path().join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = sb.dir.path().join("cargo-calls.txt");
+    let script = format!(
+        r#"#!/bin/sh
+printf '%s\n%s\n' "$PWD" "$*" >> {log:?}
+for c in alpha beta gamma; do echo "   Compiling $c v1.0.0" >&2; sleep 0.3; done
+mkdir -p target/release
+cp {native:?} target/release/.new.so && mv target/release/.new.so target/release/libai_commit_native.so
+cp {cli:?} target/release/ai-commit
+echo "    Finished release" >&2
+"#,
+        log = log.display().to_string(),
+        native = support::nvim::native_lib("debug").display().to_string(),
+        cli = support::bin().display().to_string(),
+    );
+    let cargo = bin.join("cargo");
+    std::fs::write(&cargo, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (bin, log)
+}
+
+/// PATH with the fake cargo first, and no `ai-commit` on it.
+fn path_with(bin: &Path) -> String {
+    format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display())
+}
+
+/// A backup mirror target (no debounce), to see the CLI beside the plugin run.
+fn mirror_backup(sb: &Sandbox) -> std::path::PathBuf {
+    let mirror = sb.dir.path().join("mirror/journal.git");
+    let cfg = sb.home.join(".config/ai-commit");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!(
+            "[backup]\nmin_interval = \"0\"\n[[backup.targets]]\nmirror = \"{}\"\n",
+            mirror.display()
+        ),
+    )
+    .unwrap();
+    mirror
+}
+
+/// Wait (up to 20 s) for the detached backup job to update the mirror.
+fn wait_for_mirror(sb: &Sandbox, mirror: &Path) -> bool {
+    let want = sb.git_ok(&sb.work, &["rev-parse", "main"]);
+    for _ in 0..200 {
+        if mirror.exists() && sb.git(mirror, &["rev-parse", "main"]).stdout == want.as_bytes() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// A source checkout whose module is stale (as after a `git pull`): the
+/// first start builds it in the background with the documented command,
+/// a press meanwhile says so (one line), then `\g` works without a restart
+/// — the new module is loaded although the stale one was loaded from the
+/// same path — and the CLI built beside the plugin runs the backup.
+fn a_stale_module_is_rebuilt_in_the_background_and_then_used(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::tokens(&["Add ", "river ", "walk ", "entry"]));
+    let checkout = plugin_copy(&sb, true);
+    std::fs::create_dir_all(checkout.join("target/release")).unwrap();
+    std::fs::copy(
+        support::nvim::root().join("target/nvim/stale/libai_commit_native.so"),
+        checkout.join("target/release/libai_commit_native.so"),
+    )
+    .expect("the stale module (.ci/test builds it)");
+    let (bin, log) = fake_cargo(&sb);
+    let mirror = mirror_backup(&sb);
+    let script = format!(
+        r#"
+vim.opt.rtp:prepend({checkout:?})
+local ai = require("ai_commit")
+ai.setup({{}})
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, {{ "Walked along the river; herons." }})
+local stop = H.lateness()
+vim.defer_fn(function()
+  local building = ai.statusline()
+  vim.api.nvim_feedkeys("\\g", "mx", false)
+  H.wait(function()
+    for _, n in ipairs(H.notes) do if n.msg:find("native module built", 1, true) then return true end end
+  end, 30000, function()
+    vim.api.nvim_feedkeys("\\g", "mx", false)
+    H.wait_run(nil, 20000, function(last)
+      H.finish({{ run = H.summary(last), building = building, max_late = stop(),
+        path = require("ai_commit.native").path(),
+        tags = vim.uv.fs_stat({tags:?}) ~= nil }})
+    end)
+  end)
+end, 100)
+"#,
+        checkout = checkout.display().to_string(),
+        tags = checkout.join("doc/tags").display().to_string(),
+    );
+    let path = path_with(&bin);
+    let v = nvim(
+        nv,
+        &sb,
+        &script,
+        &[("AI_COMMIT_NATIVE", ""), ("PATH", &path)],
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls,
+        format!(
+            "{}\nbuild --release --locked -p ai-commit-nvim -p ai-commit\n",
+            checkout.display()
+        ),
+        "one build, the documented command, in the checkout"
+    );
+    let n = notes(&v);
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == INFO && m.contains("building the native module in the background")),
+        "{n:?}"
+    );
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == WARN && m.contains("still building")),
+        "a press during the build says so: {n:?}"
+    );
+    assert!(
+        v["building"]
+            .as_str()
+            .unwrap()
+            .starts_with("ai-commit: building"),
+        "{v}"
+    );
+    assert_eq!(v["run"]["outcome"]["message"], MSG, "{v}");
+    assert_eq!(sb.last_message(&sb.bare), MSG, "pushed");
+    assert_eq!(
+        v["path"].as_str().unwrap(),
+        checkout
+            .join("target/release/libai_commit_native.so")
+            .display()
+            .to_string()
+    );
+    assert!(
+        v["max_late"].as_f64().unwrap() < 250.0,
+        "never blocked: {v}"
+    );
+    assert_eq!(v["tags"], true, ":help ai-commit works without :helptags");
+    assert!(
+        v["run"]["outcome"]["backup"]
+            .as_str()
+            .unwrap()
+            .starts_with("backup scheduled"),
+        "{v}"
+    );
+    assert!(
+        wait_for_mirror(&sb, &mirror),
+        "the CLI beside the plugin ran the backup"
+    );
+}
+
+/// The README's lazy.nvim spec for a local checkout, taken from the README
+/// and installed with lazy.nvim's own loader (offline copy in
+/// ../shared/lazy.nvim): one step — `\g` works with no further command
+/// (lazy.nvim runs no `build` for a `dir` plugin: the plugin builds itself),
+/// and `:help ai-commit` works. The git-URL spec carries the same build.
+fn the_readme_lazy_spec_installs_in_one_step(nv: Nvim) {
+    let lazy = support::nvim::root().join("../shared/lazy.nvim");
+    assert!(
+        lazy.join("lua/lazy/init.lua").exists(),
+        "{} is missing",
+        lazy.display()
+    );
+    let readme = std::fs::read_to_string(support::nvim::root().join("README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```lua\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .filter(|b| b.contains("build = "))
+        .collect();
+    assert!(
+        blocks.len() >= 2,
+        "the README's lazy.nvim specs: {blocks:?}"
+    );
+    let build = |b: &str| {
+        b.lines()
+            .find(|l| l.contains("build = "))
+            .map(str::trim)
+            .map(str::to_string)
+    };
+    assert_eq!(
+        build(blocks[0]),
+        build(blocks[1]),
+        "both specs build the same way"
+    );
+    assert_eq!(
+        build(blocks[0]).unwrap(),
+        r#"build = "cargo build --release --locked -p ai-commit-nvim -p ai-commit","#
+    );
+    assert!(blocks[1].contains("url = "), "{}", blocks[1]);
+
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let checkout = plugin_copy(&sb, true);
+    let (bin, log) = fake_cargo(&sb);
+    let spec = blocks[0].replace("~/src/ai-commit", &checkout.display().to_string());
+    let tmp = sb.dir.path().join("lazy-state");
+    let script = format!(
+        r#"
+-- Only lazy.nvim puts the plugin on the runtimepath (not the test harness).
+vim.opt.rtp:remove({repo:?})
+vim.opt.rtp:prepend({lazy:?})
+require("lazy").setup({{
+  spec = {{ {spec} }},
+  root = {root:?}, lockfile = {lockfile:?},
+  install = {{ missing = true }}, checker = {{ enabled = false }},
+  change_detection = {{ enabled = false }}, rocks = {{ enabled = false }},
+  -- These Neovims run through a loader, which misleads lazy.nvim's rtp
+  -- reset about where the bundled parsers are: keep the rtp as it is.
+  performance = {{ rtp = {{ reset = false }} }},
+}})
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, {{ "Walked along the river; herons." }})
+-- lazy.nvim holds notifications back until a UI attaches (none here), so
+-- wait on the build itself.
+local native = require("ai_commit.native")
+H.wait(function()
+  local b = native.build_state()
+  return b and b.done and native.path() ~= nil
+end, 30000, function()
+  vim.api.nvim_feedkeys("\\g", "mx", false)
+  H.wait_run(nil, 20000, function(last)
+    local help = pcall(vim.cmd, "help ai-commit")
+    H.finish({{ run = H.summary(last), help = help }})
+  end)
+end)
+"#,
+        lazy = lazy.display().to_string(),
+        repo = support::nvim::root().display().to_string(),
+        root = tmp.join("lazy").display().to_string(),
+        lockfile = tmp.join("lazy-lock.json").display().to_string(),
+    );
+    let path = path_with(&bin);
+    let v = nvim(
+        nv,
+        &sb,
+        &script,
+        &[("AI_COMMIT_NATIVE", ""), ("PATH", &path)],
+    );
+    assert_eq!(v["run"]["outcome"]["message"], MSG, "{v}");
+    assert_eq!(sb.last_message(&sb.bare), MSG, "pushed");
+    assert_eq!(v["help"], true, ":help ai-commit works: {v}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        2,
+        "built once"
+    );
+}
+
+/// No cargo in a checkout without a module: one line at start-up, and
+/// `:checkhealth` says what to install.
+fn no_cargo_is_said_once_and_checkhealth_says_what_to_do(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let checkout = plugin_copy(&sb, true);
+    let script = format!(
+        r#"
+vim.opt.rtp:prepend({checkout:?})
+require("ai_commit").setup({{}})
+vim.defer_fn(function()
+  vim.cmd("edit journal.md")
+  vim.cmd("checkhealth ai_commit")
+  H.finish({{ health = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n") }})
+end, 100)
+"#,
+        checkout = checkout.display().to_string()
+    );
+    let v = nvim(
+        nv,
+        &sb,
+        &script,
+        &[("AI_COMMIT_NATIVE", ""), ("PATH", "/usr/bin:/bin")],
+    );
+    let n = notes(&v);
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0].1, WARN);
+    assert!(n[0].0.contains("native module not built"), "{n:?}");
+    let health = v["health"].as_str().unwrap();
+    assert!(
+        health.contains("cargo is not installed: install Rust"),
+        "{health}"
+    );
+    assert!(
+        health.contains("WARNING the ai-commit CLI is not on PATH"),
+        "{health}"
+    );
+}

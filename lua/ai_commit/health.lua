@@ -27,6 +27,16 @@ function M.check()
       })
     end
   end
+  local cli = native.cli()
+  if cli then
+    h.ok("ai-commit CLI for scheduled backups: " .. cli)
+  else
+    h.warn("the ai-commit CLI is not on PATH: commits work, but backups cannot be scheduled after them", {
+      native.source_root() and ("build it: `cd %s && cargo build --release --locked -p ai-commit`"):format(native.source_root())
+        or "install it (e.g. `cargo install --locked --path <ai-commit checkout>`, or the Nix package)",
+    })
+  end
+
   local m, err = native.load(ai._cfg().native)
   if not m then
     local why = native.cannot_build()
@@ -40,16 +50,6 @@ function M.check()
       native.path()
     )
   )
-
-  local cli = native.cli()
-  if cli then
-    h.ok("ai-commit CLI for scheduled backups: " .. cli)
-  else
-    h.warn("the ai-commit CLI is not on PATH: commits work, but backups cannot be scheduled after them", {
-      native.source_root() and ("build it: `cd %s && cargo build --release --locked -p ai-commit`"):format(native.source_root())
-        or "install it (e.g. `cargo install --locked --path <ai-commit checkout>`, or the Nix package)",
-    })
-  end
 
   -- The same checks as `ai-commit doctor`, for the last file buffer (or the cwd).
   local dir = vim.fn.getcwd()

@@ -166,20 +166,31 @@ fn settle(sb: &Sandbox) {
 
 #[test]
 fn two_runs_on_different_files_both_commit_their_own_file() {
+    different_files(2);
+}
+
+#[test]
+fn three_runs_on_different_files_all_commit_their_own_file() {
+    different_files(3);
+}
+
+fn different_files(n: usize) {
     let (_f, sb) = sandbox();
     for t in 0..TRIALS {
         let base = sb.head(&sb.work);
-        let (a, b) = (format!("a{t}.txt"), format!("b{t}.txt"));
-        sb.write(&a, format!("a {t}\n"));
-        sb.write(&b, format!("b {t}\n"));
-        let runs = together(vec![sb.ai_cmd(&["--json", &a]), sb.ai_cmd(&["--json", &b])]);
-        let ctx = format!("trial {t}");
+        let files: Vec<String> = (0..n).map(|i| format!("f{i}-{t}.txt")).collect();
+        for f in &files {
+            sb.write(f, format!("{f}\n"));
+        }
+        let runs = together(files.iter().map(|f| sb.ai_cmd(&["--json", f])).collect());
+        let ctx = format!("{n} runs, trial {t}");
         for r in &runs {
             r.ok();
         }
-        invariants(&sb, &base, &runs, &[&a, &b], &ctx);
+        let names: Vec<&str> = files.iter().map(String::as_str).collect();
+        invariants(&sb, &base, &runs, &names, &ctx);
         // Each run's commit holds its own file, added, and nothing else.
-        for (r, f) in runs.iter().zip([&a, &b]) {
+        for (r, f) in runs.iter().zip(&files) {
             let oid = r.json()["oid"].as_str().unwrap().to_string();
             let changes = sb.git_ok(
                 &sb.work,
@@ -187,7 +198,7 @@ fn two_runs_on_different_files_both_commit_their_own_file() {
             );
             assert_eq!(changes.trim(), format!("A\t{f}"), "{ctx}");
         }
-        assert_eq!(new_commits(&sb, &base).len(), 2, "{ctx}");
+        assert_eq!(new_commits(&sb, &base).len(), n, "{ctx}");
         remote_matches(&sb, &ctx);
     }
 }

@@ -424,7 +424,7 @@ impl Config {
             return Err(bad("model", format!("{model:?} is not a model name")));
         }
         let host = s.host.unwrap_or(d.host);
-        crate::model::host::normalize(&host).map_err(|e| bad("host", e))?;
+        crate::ollama_values::normalize(&host).map_err(|e| bad("host", e))?;
         let fallback_message = s.fallback_message.unwrap_or(d.fallback_message);
         if fallback_message.trim().is_empty() {
             return Err(bad("fallback_message", "must not be empty".into()));
@@ -453,7 +453,7 @@ impl Config {
             ));
         }
         let keep_alive = s.keep_alive.unwrap_or(d.keep_alive);
-        crate::model::parse_keep_alive(&keep_alive).map_err(|e| bad("keep_alive", e))?;
+        crate::ollama_values::parse_keep_alive(&keep_alive).map_err(|e| bad("keep_alive", e))?;
         let max_subject = s.max_subject.unwrap_or(d.max_subject);
         if !(20..=200).contains(&max_subject) {
             return Err(bad(

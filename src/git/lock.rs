@@ -82,7 +82,18 @@ impl IndexLock {
         // Work on a copy: `Index::write` writes `<path>.lock` then renames it
         // over `<path>`, and `index.lock` is ours already.
         match std::fs::copy(&self.index, &tmp) {
-            Ok(_) => {}
+            Ok(_) => {
+                // Keep the index's mtime: git's racy-clean check compares
+                // entries with it, and a fresh mtime on the copy would make
+                // a file changed in the same second as the last index write
+                // look clean.
+                if let Ok(mtime) = std::fs::metadata(&self.index).and_then(|m| m.modified()) {
+                    let _ = OpenOptions::new()
+                        .write(true)
+                        .open(&tmp)
+                        .and_then(|f| f.set_modified(mtime));
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let _ = std::fs::remove_file(&tmp);
             }

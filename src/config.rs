@@ -258,6 +258,32 @@ impl Default for Config {
     }
 }
 
+/// A `prompt` value is a file path or the prompt text itself. One that looks
+/// like a path (`/…`, `~/…`, `./…`, `../…`, or one word ending in `.md`,
+/// `.txt`, …) must name an existing file: otherwise the path itself would be
+/// sent to the model as the prompt.
+fn check_prompt(p: String) -> Result<String, String> {
+    let t = p.trim();
+    let one_line = !t.contains('\n');
+    let rooted = ["/", "~/", "./", "../"].iter().any(|s| t.starts_with(s));
+    let named = !t.contains(char::is_whitespace)
+        && [".md", ".txt", ".prompt", ".markdown", ".tmpl"]
+            .iter()
+            .any(|e| t.to_ascii_lowercase().ends_with(e));
+    if !(one_line && (rooted || named)) {
+        return Ok(p);
+    }
+    let path = expand_home(t);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(p),
+        Ok(_) => Err(format!("{} is not a file", path.display())),
+        Err(e) => Err(format!(
+            "{t:?} looks like a prompt file, but {} cannot be read ({e}); give an existing file or the prompt text itself",
+            path.display()
+        )),
+    }
+}
+
 /// `~/x` → `$HOME/x`, for paths in settings and remote URLs.
 pub fn expand_home(p: &str) -> PathBuf {
     match (p.strip_prefix("~/"), dirs::home_dir()) {
@@ -286,34 +312,99 @@ fn read_file_layer(path: &Path) -> Result<Option<Settings>, ConfigError> {
     }
 }
 
+/// Where each key's value came from (a file, a variable, the run's
+/// options), so that a bad value's error names its source.
+pub type Origins = std::collections::BTreeMap<String, String>;
+
+/// Record `origin` for every key `layer` sets.
+fn note(origins: &mut Origins, layer: &Settings, origin: &str) {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(layer) {
+        for (k, v) in map {
+            if !v.is_null() {
+                origins.insert(k, origin.to_string());
+            }
+        }
+    }
+}
+
+/// Where the face's own options come from (CLI flags or Lua `setup{}`).
+const OVERRIDES: &str = "this run's options (a command-line flag or setup{})";
+
 impl Config {
     /// Load every layer for a run in `repo_root` (if known), with the face's
     /// `overrides` on top.
     pub fn load(repo_root: Option<&Path>, overrides: Settings) -> Result<Config, ConfigError> {
         let mut s = Settings::default();
+        let mut origins = Origins::new();
         if let Ok(h) = std::env::var("OLLAMA_HOST") {
             if !h.trim().is_empty() {
                 s.host = Some(h);
+                origins.insert("host".into(), "the environment variable OLLAMA_HOST".into());
             }
         }
-        if let Some(path) = global_file() {
-            if let Some(layer) = read_file_layer(&path)? {
+        match std::env::var_os("AI_COMMIT_CONFIG").filter(|p| !p.is_empty()) {
+            // Named explicitly: a missing file is a mistake, not "no config".
+            Some(p) => {
+                let path = PathBuf::from(p);
+                let Some(layer) = read_file_layer(&path)? else {
+                    return Err(ConfigError::new(
+                        "the environment variable AI_COMMIT_CONFIG",
+                        format!("{} does not exist", path.display()),
+                    ));
+                };
+                note(&mut origins, &layer, &path.display().to_string());
                 s.merge(layer);
+            }
+            None => {
+                if let Some(path) = global_file() {
+                    if let Some(layer) = read_file_layer(&path)? {
+                        note(&mut origins, &layer, &path.display().to_string());
+                        s.merge(layer);
+                    }
+                }
             }
         }
         if let Some(root) = repo_root {
-            if let Some(layer) = read_file_layer(&root.join(REPO_FILE))? {
+            let path = root.join(REPO_FILE);
+            if let Some(layer) = read_file_layer(&path)? {
+                note(&mut origins, &layer, &path.display().to_string());
                 s.merge(layer);
             }
         }
-        s.merge(Settings::from_env_vars(std::env::vars())?);
+        // One variable at a time, so each value's origin is its variable.
+        let mut vars: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AI_COMMIT_"))
+            .collect();
+        vars.sort();
+        for (name, value) in vars {
+            let layer = Settings::from_env_vars([(name.clone(), value)])?;
+            note(
+                &mut origins,
+                &layer,
+                &format!("the environment variable {name}"),
+            );
+            s.merge(layer);
+        }
+        note(&mut origins, &overrides, OVERRIDES);
         s.merge(overrides);
-        Config::resolve(s)
+        Config::resolve_from(s, &origins)
     }
 
     /// Fill defaults and validate values, naming the key that is wrong.
     pub fn resolve(s: Settings) -> Result<Config, ConfigError> {
+        Config::resolve_from(s, &Origins::new())
+    }
+
+    /// [`resolve`](Self::resolve), naming where a bad value came from.
+    pub fn resolve_from(s: Settings, origins: &Origins) -> Result<Config, ConfigError> {
         let d = Config::default();
+        let origin_of = |key: &str| -> String {
+            let top = key.split(['.', '[']).next().unwrap_or(key);
+            match origins.get(top) {
+                Some(o) => format!("key `{key}` (from {o})"),
+                None => format!("key `{key}`"),
+            }
+        };
         let secs = |key: &str, v: Option<f64>, def: Duration| -> Result<Duration, ConfigError> {
             match v {
                 None => Ok(def),
@@ -321,19 +412,19 @@ impl Config {
                     Ok(Duration::from_secs_f64(x))
                 }
                 Some(x) => Err(ConfigError::new(
-                    format!("key `{key}`"),
-                    format!("{x} is not a number of seconds between 0 and 86400"),
+                    origin_of(key),
+                    format!("{x} seconds is out of range: give more than 0 and at most 86400"),
                 )),
             }
         };
-        let bad = |key: &str, msg: String| ConfigError::new(format!("key `{key}`"), msg);
+        let bad = |key: &str, msg: String| ConfigError::new(origin_of(key), msg);
 
         let model = s.model.unwrap_or(d.model);
         if model.trim().is_empty() || model.chars().any(char::is_whitespace) {
             return Err(bad("model", format!("{model:?} is not a model name")));
         }
         let host = s.host.unwrap_or(d.host);
-        crate::model::host::normalize(&host).map_err(|e| bad("host", e))?;
+        crate::ollama_values::normalize(&host).map_err(|e| bad("host", e))?;
         let fallback_message = s.fallback_message.unwrap_or(d.fallback_message);
         if fallback_message.trim().is_empty() {
             return Err(bad("fallback_message", "must not be empty".into()));
@@ -362,7 +453,7 @@ impl Config {
             ));
         }
         let keep_alive = s.keep_alive.unwrap_or(d.keep_alive);
-        crate::model::parse_keep_alive(&keep_alive).map_err(|e| bad("keep_alive", e))?;
+        crate::ollama_values::parse_keep_alive(&keep_alive).map_err(|e| bad("keep_alive", e))?;
         let max_subject = s.max_subject.unwrap_or(d.max_subject);
         if !(20..=200).contains(&max_subject) {
             return Err(bad(
@@ -413,7 +504,10 @@ impl Config {
             )?,
             push: s.push.unwrap_or(d.push),
             fallback_message,
-            prompt: s.prompt.filter(|p| !p.trim().is_empty()),
+            prompt: match s.prompt.filter(|p| !p.trim().is_empty()) {
+                Some(p) => Some(check_prompt(p).map_err(|e| bad("prompt", e))?),
+                None => None,
+            },
             prompt_kind: s.prompt_kind.unwrap_or(d.prompt_kind),
             temperature,
             num_ctx,

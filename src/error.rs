@@ -32,7 +32,7 @@ pub enum Error {
     #[error("{} is ignored by git (.gitignore or info/exclude); stage it yourself with `git add -f` if you mean to track it", .path.display())]
     Ignored { path: PathBuf },
 
-    #[error("{} is a submodule; commit inside the submodule instead", .path.display())]
+    #[error("{} is a submodule or inside one; ai-commit does not commit across repositories: run it inside the submodule instead", .path.display())]
     Submodule { path: PathBuf },
 
     #[error("{} is inside the .git directory; ai-commit does not stage git's own files", .path.display())]
@@ -54,6 +54,12 @@ pub enum Error {
 
     #[error("another git process holds {} (the index is locked); wait for it to finish, or delete the lock file if no git is running", .path.display())]
     IndexLocked { path: PathBuf },
+
+    #[error("another git process holds {} (the branch is being updated); wait for it to finish, or delete the lock file if no git is running. Nothing was committed; your changes stay staged", .path.display())]
+    RefLocked { path: PathBuf },
+
+    #[error("not committed: {detail}. Nothing was changed: your changes are still in the work tree and staged; run ai-commit again to commit what is left")]
+    Overtaken { detail: String },
 
     #[error("no git identity ({missing} is not set); set it with `git config --global user.name \"Your Name\"` and `git config --global user.email you@example.com`")]
     NoIdentity { missing: &'static str },
@@ -125,6 +131,8 @@ impl Error {
             Error::OperationInProgress { .. } => "operation_in_progress",
             Error::Conflicts => "conflicts",
             Error::IndexLocked { .. } => "index_locked",
+            Error::RefLocked { .. } => "ref_locked",
+            Error::Overtaken { .. } => "overtaken",
             Error::NoIdentity { .. } => "no_identity",
             Error::NothingToCommit { .. } => "nothing_to_commit",
             Error::Cancelled => "cancelled",

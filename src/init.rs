@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use git2::{Repository, RepositoryInitOptions};
 
 use crate::error::{Error, Result};
-use crate::git::push::{self, PushReport};
+use crate::git::push::PushReport;
 use crate::git::Repo;
 
 /// What `init` did or found, step by step (for the user).
@@ -292,7 +292,7 @@ fn first_commit(repo: &Repo, sig: &git2::Signature<'_>, report: &mut InitReport)
 }
 
 fn push_and_report(repo: &Repo, report: &mut InitReport) {
-    match push::push_syncing(repo) {
+    match crate::git::publish::push_syncing(repo) {
         Ok(r) if r.up_to_date => report.steps.push(format!("{} is up to date", r.remote)),
         Ok(r) => {
             report

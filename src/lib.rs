@@ -18,6 +18,7 @@ pub mod hook;
 pub mod init;
 pub mod message;
 pub mod model;
+pub mod ollama_values;
 pub mod pipeline;
 pub mod prompt;
 pub mod status;

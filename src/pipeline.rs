@@ -16,8 +16,8 @@ use crate::cancel::Cancel;
 use crate::config::{Config, Settings};
 use crate::error::{Error, Result};
 use crate::event::{ms_since, Event, MessageSource, Outcome, PushStatus, Timings};
-use crate::git::stage::{stage, Target};
-use crate::git::{diff, push, Repo};
+use crate::git::stage::Target;
+use crate::git::{commit, diff, publish, Repo};
 use crate::message::{self, Shape};
 use crate::model::{Client, ModelError};
 use crate::prompt;
@@ -56,7 +56,7 @@ pub fn run(
     let repo = open_repo(req)?;
     let cfg = Config::load(Some(&repo.workdir), req.settings.clone())?;
     repo.check_state()?;
-    let sig = repo.signature()?;
+    let (author, committer) = repo.identities()?;
 
     let mut timings = Timings::default();
     let t = Instant::now();
@@ -70,31 +70,46 @@ pub fn run(
         }
         _ => None,
     };
-    let (mut index, mut paths) = stage(&repo, &req.target, !req.dry_run)?;
+    // Phase 1 of the critical section (see git::commit): stage under
+    // index.lock and remember the commit the change is based on.
+    let mut prepared = commit::stage(&repo, &req.target, req.dry_run)?;
     let hooks = crate::git::client_hooks::ClientHooks::new(&repo);
     if !req.dry_run && cfg.verify {
         // As `git commit`: pre-commit before the message, so a hook that
         // re-stages files (a formatter) is described by the message.
-        hooks.pre_commit()?;
-        index
-            .read(true)
-            .map_err(|e| Error::git("cannot re-read the index after pre-commit", e))?;
+        if hooks.pre_commit()? {
+            commit::after_pre_commit(&repo, &mut prepared)?;
+        }
     }
     timings.stage_ms = ms_since(t);
     let t = Instant::now();
     let prefetched = prefetch.and_then(|h| h.join().ok()).unwrap_or_default();
-    let files = diff::staged(&repo, &index, prefetched)?;
+    let files = diff::staged_from(
+        &repo,
+        prepared.base,
+        &prepared.index,
+        prepared.pathspec.as_deref(),
+        prefetched,
+    )?;
+    let changes = commit::changes(&repo, &prepared)?;
     timings.diff_ms = ms_since(t);
     if files.is_empty() {
         let detail = match &req.target {
-            Target::Paths(_) => format!("{} unchanged since the last commit", paths.join(", ")),
+            Target::Paths(_) => {
+                let names: Vec<&str> = prepared
+                    .named
+                    .iter()
+                    .map(|p| if p.is_empty() { "the work tree" } else { p })
+                    .collect();
+                format!("{} unchanged since the last commit", names.join(", "))
+            }
             Target::AllTracked => "no tracked file has changed".to_string(),
             Target::Index => "nothing is staged".to_string(),
         };
         return Err(Error::NothingToCommit { detail });
     }
     // What the commit contains is what the message should name.
-    paths = files.iter().map(|f| f.path.clone()).collect();
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     let stats = diff::stats(&files);
     events(Event::Staged {
         paths: paths.clone(),
@@ -153,15 +168,12 @@ pub fn run(
     }
 
     let t = Instant::now();
-    let tree = index
-        .write_tree()
-        .map_err(|e| Error::git("cannot write the staged tree", e))?;
-    let oid = repo.commit(tree, &text, &sig)?;
+    // Phase 3: re-check and commit exactly the described change on top of
+    // the branch as it is now, under index.lock and the ref lock.
+    let oid = commit::commit(&repo, &prepared, &changes, &text, &author, &committer)?;
     outcome.oid = Some(oid.to_string());
     outcome.timings.commit_ms = ms_since(t);
-    if !req.dry_run {
-        hooks.post_commit();
-    }
+    hooks.post_commit();
     events(Event::Committed {
         oid: oid.to_string(),
     });
@@ -169,11 +181,16 @@ pub fn run(
     // From here on the commit is safe; push problems are reported, not raised.
     let t = Instant::now();
     if cfg.push {
-        if let Some((remote, url)) = push::describe(&repo) {
+        if let Some((remote, url)) = crate::git::push::describe(&repo) {
             events(Event::Pushing { remote, url });
         }
-        outcome.push = match push::push_syncing(&repo) {
-            Ok(report) => {
+        outcome.push = match publish::publish(&repo, Some(oid)) {
+            Ok((report, now)) => {
+                // After a sync replayed the commit, report the copy that is
+                // on the branch and the remote, not the one replaced.
+                if let Some(now) = now.filter(|n| *n != oid) {
+                    outcome.oid = Some(now.to_string());
+                }
                 events(Event::Pushed(report.clone()));
                 PushStatus::Pushed(report)
             }
@@ -207,6 +224,7 @@ fn open_repo(req: &Request) -> Result<Repo> {
     };
     let first = req.cwd.join(first);
     let repo = Repo::discover(&first)?;
+    refuse_submodule(req, &repo, &first)?;
     for p in &paths[1..] {
         let p = req.cwd.join(p);
         let other = Repo::discover(&p)?;
@@ -215,6 +233,42 @@ fn open_repo(req: &Request) -> Result<Repo> {
         }
     }
     Ok(repo)
+}
+
+/// A path that lies in a submodule of the repository the user is in (the
+/// submodule itself, or a file in it) is refused, as `git add` refuses it:
+/// committing there would commit and push the submodule's repository. From
+/// inside the submodule, it is just a repository. A nested repository that
+/// is not registered as a submodule is not refused.
+fn refuse_submodule(req: &Request, repo: &Repo, named: &std::path::Path) -> Result<()> {
+    let Ok(cwd) = req.cwd.canonicalize() else {
+        return Ok(());
+    };
+    if cwd.starts_with(&repo.workdir) {
+        return Ok(());
+    }
+    let Some(parent) = repo.workdir.parent() else {
+        return Ok(());
+    };
+    let Ok(outer) = Repo::discover(parent) else {
+        return Ok(());
+    };
+    let Ok(rel) = outer.relative(&repo.workdir) else {
+        return Ok(());
+    };
+    if rel.is_empty() {
+        return Ok(());
+    }
+    let gitlink = outer.git.index().ok().is_some_and(|i| {
+        i.get_path(std::path::Path::new(&rel), 0)
+            .is_some_and(|e| e.mode == 0o160000)
+    });
+    if gitlink || outer.git.find_submodule(&rel).is_ok() {
+        return Err(Error::Submodule {
+            path: named.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// Ask the model; on any model failure use the fallback and say why.

@@ -55,14 +55,16 @@ impl ClientHooks {
         Ok(Some((out.status.success(), text.trim().to_string())))
     }
 
-    /// `pre-commit`: may refuse the commit (or re-stage files).
-    pub fn pre_commit(&self) -> Result<()> {
+    /// `pre-commit`: may refuse the commit (or re-stage files). Returns
+    /// whether a hook ran (so the caller re-reads the index only then).
+    pub fn pre_commit(&self) -> Result<bool> {
         match self.run("pre-commit", &[])? {
             Some((false, output)) => Err(Error::HookRejected {
                 hook: "pre-commit",
                 output,
             }),
-            _ => Ok(()),
+            Some((true, _)) => Ok(true),
+            None => Ok(false),
         }
     }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use git2::{Delta, DiffOptions, ErrorCode, FileMode, Index, Oid};
+use git2::{Delta, FileMode, Index, Oid};
 use similar::{Algorithm, DiffOp, DiffTag};
 
 use super::Repo;
@@ -279,23 +279,45 @@ pub fn prefetch(git_dir: PathBuf, paths: Vec<String>) -> std::thread::JoinHandle
     })
 }
 
-/// Read the staged change.
+/// Read the staged change: HEAD (the empty tree on an unborn branch)
+/// against `index`, every path.
 pub fn staged(repo: &Repo, index: &Index, prefetched: Prefetched) -> Result<Vec<FileDiff>> {
-    let mut prefetched = prefetched;
-    let head_tree = match repo.git.head() {
+    let head = match repo.git.head() {
         Ok(h) => Some(
-            h.peel_to_tree()
-                .map_err(|e| Error::git("cannot read HEAD's tree", e))?,
+            h.peel_to_commit()
+                .map_err(|e| Error::git("cannot read HEAD's commit", e))?
+                .id(),
         ),
-        Err(e) if e.code() == ErrorCode::UnbornBranch || e.code() == ErrorCode::NotFound => None,
+        Err(e)
+            if e.code() == git2::ErrorCode::UnbornBranch
+                || e.code() == git2::ErrorCode::NotFound =>
+        {
+            None
+        }
         Err(e) => return Err(Error::git("cannot read HEAD", e)),
     };
-    let mut opts = DiffOptions::new();
-    opts.include_typechange(true);
-    let diff = repo
-        .git
-        .diff_tree_to_index(head_tree.as_ref(), Some(index), Some(&mut opts))
-        .map_err(|e| Error::git("cannot diff the index against HEAD", e))?;
+    staged_from(repo, head, index, None, prefetched)
+}
+
+/// Read the staged change: `base` (a commit; None: the empty tree) against
+/// `index`, limited to `pathspec` (see [`super::commit::diff`]).
+pub fn staged_from(
+    repo: &Repo,
+    base: Option<Oid>,
+    index: &Index,
+    pathspec: Option<&[String]>,
+    prefetched: Prefetched,
+) -> Result<Vec<FileDiff>> {
+    let mut prefetched = prefetched;
+    let head_tree = base
+        .map(|b| {
+            repo.git
+                .find_commit(b)
+                .and_then(|c| c.tree())
+                .map_err(|e| Error::git("cannot read HEAD's tree", e))
+        })
+        .transpose()?;
+    let diff = super::commit::diff(&repo.git, head_tree.as_ref(), index, pathspec)?;
 
     let mut files = Vec::new();
     for delta in diff.deltas() {

@@ -1,7 +1,10 @@
 //! Git through libgit2 (git2): no `git` binary on the commit path.
 
 pub mod client_hooks;
+pub mod commit;
 pub mod diff;
+pub mod lock;
+pub mod publish;
 pub mod push;
 pub mod remote;
 pub mod stage;
@@ -23,7 +26,12 @@ pub struct Repo {
 /// The nearest existing ancestor of `path` (a deleted file's directory may
 /// be gone too), canonicalized.
 fn existing_ancestor(path: &Path) -> Option<PathBuf> {
-    let mut cur = Some(path);
+    // A symlink belongs to the repository it sits in, wherever it points
+    // (git stores the link itself).
+    let is_link = path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    let mut cur = if is_link { path.parent() } else { Some(path) };
     while let Some(p) = cur {
         if let Ok(c) = p.canonicalize() {
             return Some(c);
@@ -142,10 +150,15 @@ impl Repo {
         Ok(cfg)
     }
 
-    /// The author/committer identity (see [`identity`]). Checked before any
-    /// model call.
+    /// The committer identity (see [`identities`]).
     pub fn signature(&self) -> Result<Signature<'static>> {
         identity(&self.config()?)
+    }
+
+    /// The author and committer identities (see [`identities`]). Checked
+    /// before any model call.
+    pub fn identities(&self) -> Result<(Signature<'static>, Signature<'static>)> {
+        identities(&self.config()?)
     }
     /// Where git looks for this work tree's hooks: `core.hooksPath`
     /// (relative to the work tree), else `hooks/` of the common git
@@ -269,28 +282,37 @@ pub fn user_config() -> Result<git2::Config> {
     Ok(cfg)
 }
 
-/// The identity git would use: `GIT_AUTHOR_NAME` / `GIT_AUTHOR_EMAIL` (then
-/// the committer variables), else `user.name` and `user.email` from `cfg`.
+/// The committer identity git would use (see [`identities`]).
 pub fn identity(cfg: &git2::Config) -> Result<Signature<'static>> {
-    let pick = |envs: &[&str], key: &str| {
-        envs.iter()
-            .find_map(|k| std::env::var(k).ok())
-            .or_else(|| cfg.get_string(key).ok())
-            .filter(|s| !s.trim().is_empty())
+    identities(cfg).map(|(_, committer)| committer)
+}
+
+/// The author and committer identities, as git picks them: the author from
+/// `GIT_AUTHOR_NAME` / `GIT_AUTHOR_EMAIL`, the committer from
+/// `GIT_COMMITTER_NAME` / `GIT_COMMITTER_EMAIL`, each else `user.name` /
+/// `user.email` from `cfg`. Where git would give up, the other role's
+/// variables are used (a sandbox that sets only one pair still commits).
+pub fn identities(cfg: &git2::Config) -> Result<(Signature<'static>, Signature<'static>)> {
+    let env = |k: &str| std::env::var(k).ok().filter(|s| !s.trim().is_empty());
+    let conf = |k: &str| cfg.get_string(k).ok().filter(|s| !s.trim().is_empty());
+    let one = |own: &str, other: &str, key: &'static str| {
+        env(own)
+            .or_else(|| conf(key))
+            .or_else(|| env(other))
+            .ok_or(Error::NoIdentity { missing: key })
     };
-    let name = pick(&["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"], "user.name");
-    let email = pick(&["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"], "user.email");
-    match (name, email) {
-        (None, _) => Err(Error::NoIdentity {
-            missing: "user.name",
-        }),
-        (_, None) => Err(Error::NoIdentity {
-            missing: "user.email",
-        }),
-        (Some(n), Some(e)) => {
-            Signature::now(&n, &e).map_err(|e| Error::git("invalid git identity", e))
-        }
-    }
+    let sig = |n: String, e: String| {
+        Signature::now(&n, &e).map_err(|e| Error::git("invalid git identity", e))
+    };
+    let author = sig(
+        one("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME", "user.name")?,
+        one("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL", "user.email")?,
+    )?;
+    let committer = sig(
+        one("GIT_COMMITTER_NAME", "GIT_AUTHOR_NAME", "user.name")?,
+        one("GIT_COMMITTER_EMAIL", "GIT_AUTHOR_EMAIL", "user.email")?,
+    )?;
+    Ok((author, committer))
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {

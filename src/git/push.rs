@@ -23,62 +23,7 @@ use serde::Serialize;
 use super::remote::{local_path, push_target, PushTarget};
 use super::Repo;
 
-/// Why a push did not happen. The commit is kept in every case.
-#[derive(Debug, thiserror::Error)]
-pub enum PushError {
-    #[error("HEAD is detached; there is no branch to push")]
-    Detached,
-
-    #[error("branch {branch} has no upstream and there is no remote named origin; add one with `git remote add origin PATH` (or `ai-commit init --bare PATH`)")]
-    NoRemote { branch: String },
-
-    #[error("remote {remote} ({url}) is not reachable: {detail}. Is its disk mounted? The commit is kept and will be pushed by the next run")]
-    Unreachable {
-        remote: String,
-        url: String,
-        detail: String,
-    },
-
-    #[error("remote {remote} ({url}) has a work tree; pushing into a checked-out repository could overwrite its files. Point the remote at a bare repository (`git init --bare`)")]
-    NotBare { remote: String, url: String },
-
-    #[error("remote {remote} ({url}) is not a git repository")]
-    NotARepo { remote: String, url: String },
-
-    #[error("{remote}/{branch} has commits this clone does not have; bring them in with `ai-commit sync` (or `git pull --rebase`) and push again. Nothing was overwritten")]
-    NonFastForward { remote: String, branch: String },
-
-    #[error("the remote's {hook} hook rejected the push{}", hook_tail(.output))]
-    Rejected { hook: &'static str, output: String },
-
-    #[error("cannot push to {url}: {detail}")]
-    Transport { url: String, detail: String },
-
-    #[error("{context}: {}", .source.message())]
-    Git {
-        context: String,
-        #[source]
-        source: git2::Error,
-    },
-}
-
-fn hook_tail(output: &str) -> String {
-    let t = output.trim();
-    if t.is_empty() {
-        String::new()
-    } else {
-        format!(": {t}")
-    }
-}
-
-impl PushError {
-    pub(crate) fn git(context: impl Into<String>, source: git2::Error) -> Self {
-        PushError::Git {
-            context: context.into(),
-            source,
-        }
-    }
-}
+pub use super::remote::PushError;
 
 /// What a push did.
 #[derive(Debug, Clone, Serialize)]
@@ -109,22 +54,6 @@ pub fn push(repo: &Repo) -> Result<PushReport, PushError> {
         });
     record(repo, result.as_ref().err().map(|e| e.to_string()));
     result
-}
-
-/// Push; when the remote moved on, sync (fetch, fast-forward or rebase) and
-/// push once more. Several machines writing to one journal end up with every
-/// commit in a linear history, or with a clear conflict and nothing changed.
-pub fn push_syncing(repo: &Repo) -> Result<PushReport, String> {
-    match push(repo) {
-        Ok(r) => Ok(r),
-        Err(PushError::NonFastForward { .. }) => {
-            let synced = super::sync::sync(repo).map_err(|e| e.to_string())?;
-            let mut r = push(repo).map_err(|e| e.to_string())?;
-            r.synced = Some(synced.to_string());
-            Ok(r)
-        }
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// The last push attempt, as recorded in `.git/ai-commit/last-push.json`.
@@ -159,7 +88,8 @@ fn record(repo: &Repo, error: Option<String>) {
         let _ = std::fs::create_dir_all(dir);
     }
     if let Ok(text) = serde_json::to_string(&last) {
-        let tmp = path.with_extension("tmp");
+        // Concurrent runs each write their own temporary file.
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         if std::fs::write(&tmp, text).is_ok() {
             let _ = std::fs::rename(&tmp, &path);
         }
@@ -280,6 +210,11 @@ fn push_local(repo: &Repo, target: &PushTarget, path: &Path) -> Result<PushRepor
                     remote: target.remote.clone(),
                     branch: target.branch.clone(),
                 },
+                // …or is pushing right now (it holds the remote's ref lock).
+                ErrorCode::Locked => PushError::Busy {
+                    url: target.url.clone(),
+                    branch: target.branch.clone(),
+                },
                 _ => PushError::git(
                     format!("cannot update {} in {}", target.remote_ref, target.url),
                     e,
@@ -295,15 +230,32 @@ fn push_local(repo: &Repo, target: &PushTarget, path: &Path) -> Result<PushRepor
         report.hook_output.push_str(&out);
     }
     // As git does after a push: the tracking ref records what the remote has.
-    repo.git
-        .reference(&target.tracking_ref, new, true, "update by push")
-        .map_err(|e| {
-            PushError::git(
-                format!("pushed, but cannot update {}", target.tracking_ref),
-                e,
-            )
-        })?;
+    update_tracking(repo, &target.tracking_ref, new);
     Ok(report)
+}
+
+/// Move the tracking ref to `new` unless another run already moved it past
+/// `new`. Best effort: the push itself is done, and a tracking ref that lags
+/// is corrected by the next push or fetch; failing here would report "not
+/// pushed" for a pushed commit.
+fn update_tracking(repo: &Repo, tracking_ref: &str, new: Oid) {
+    for attempt in 0..20u64 {
+        let updated = match repo.git.refname_to_id(tracking_ref) {
+            Ok(cur) if cur == new || repo.git.graph_descendant_of(cur, new).unwrap_or(false) => {
+                return
+            }
+            Ok(cur) => repo
+                .git
+                .reference_matching(tracking_ref, new, true, cur, "update by push"),
+            Err(_) => repo
+                .git
+                .reference(tracking_ref, new, false, "update by push"),
+        };
+        if updated.is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5 * (attempt + 1)));
+    }
 }
 
 /// A new bare repository's HEAD may name a branch that will never exist

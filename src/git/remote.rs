@@ -1,10 +1,70 @@
 //! Which remote and ref the current branch pushes to, and whether its URL is
-//! a local (serverless) repository.
+//! a local (serverless) repository, and why a push or fetch failed
+//! ([`PushError`]): the transports' level, below pushing and syncing.
 
 use std::path::{Path, PathBuf};
 
-use super::push::PushError;
 use super::Repo;
+
+/// Why a push did not happen. The commit is kept in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("HEAD is detached; there is no branch to push")]
+    Detached,
+
+    #[error("branch {branch} has no upstream and there is no remote named origin; add one with `git remote add origin PATH` (or `ai-commit init --bare PATH`)")]
+    NoRemote { branch: String },
+
+    #[error("remote {remote} ({url}) is not reachable: {detail}. Is its disk mounted? The commit is kept and will be pushed by the next run")]
+    Unreachable {
+        remote: String,
+        url: String,
+        detail: String,
+    },
+
+    #[error("remote {remote} ({url}) has a work tree; pushing into a checked-out repository could overwrite its files. Point the remote at a bare repository (`git init --bare`)")]
+    NotBare { remote: String, url: String },
+
+    #[error("remote {remote} ({url}) is not a git repository")]
+    NotARepo { remote: String, url: String },
+
+    #[error("{remote}/{branch} has commits this clone does not have; bring them in with `ai-commit sync` (or `git pull --rebase`) and push again. Nothing was overwritten")]
+    NonFastForward { remote: String, branch: String },
+
+    #[error("the remote's {hook} hook rejected the push{}", hook_tail(.output))]
+    Rejected { hook: &'static str, output: String },
+
+    #[error("another push to {url} is updating {branch} right now; the commit is kept and the next run pushes it")]
+    Busy { url: String, branch: String },
+
+    #[error("cannot push to {url}: {detail}")]
+    Transport { url: String, detail: String },
+
+    #[error("{context}: {}", .source.message())]
+    Git {
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+fn hook_tail(output: &str) -> String {
+    let t = output.trim();
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!(": {t}")
+    }
+}
+
+impl PushError {
+    pub(crate) fn git(context: impl Into<String>, source: git2::Error) -> Self {
+        PushError::Git {
+            context: context.into(),
+            source,
+        }
+    }
+}
 
 /// Where the current branch goes.
 #[derive(Debug, Clone)]

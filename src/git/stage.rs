@@ -32,22 +32,7 @@ pub fn stage(repo: &Repo, target: &Target, write: bool) -> Result<(Index, Vec<St
     if index.has_conflicts() {
         return Err(Error::Conflicts);
     }
-    let mut staged = Vec::new();
-    match target {
-        Target::Index => {}
-        Target::AllTracked => {
-            index
-                .update_all(["*"].iter(), None)
-                .map_err(|e| Error::git("cannot stage tracked changes", e))?;
-        }
-        Target::Paths(paths) => {
-            for p in paths {
-                let rel = repo.relative(p)?;
-                stage_one(repo, &mut index, p, &rel)?;
-                staged.push(rel);
-            }
-        }
-    }
+    let staged = stage_into(repo, &mut index, target)?;
     if write {
         index.write().map_err(|e| match e.code() {
             ErrorCode::Locked => Error::IndexLocked {
@@ -59,11 +44,46 @@ pub fn stage(repo: &Repo, target: &Target, write: bool) -> Result<(Index, Vec<St
     Ok((index, staged))
 }
 
-fn stage_one(repo: &Repo, index: &mut Index, path: &Path, rel: &str) -> Result<()> {
+/// Stage `target` into `index` (in memory). Returns the named paths,
+/// relative to the work tree (empty for `-a` and the index).
+pub fn stage_into(repo: &Repo, index: &mut Index, target: &Target) -> Result<Vec<String>> {
+    let mut staged = Vec::new();
+    match target {
+        Target::Index => {}
+        Target::AllTracked => {
+            index
+                .update_all(["*"].iter(), None)
+                .map_err(|e| Error::git("cannot stage tracked changes", e))?;
+        }
+        Target::Paths(paths) => {
+            let head = repo.git.head().and_then(|h| h.peel_to_tree()).ok();
+            for p in paths {
+                let rel = repo.relative(p)?;
+                stage_one(repo, index, head.as_ref(), p, &rel)?;
+                staged.push(rel);
+            }
+        }
+    }
+    Ok(staged)
+}
+
+fn stage_one(
+    repo: &Repo,
+    index: &mut Index,
+    head: Option<&git2::Tree<'_>>,
+    path: &Path,
+    rel: &str,
+) -> Result<()> {
     let rel_path = Path::new(rel);
     // git2's get_path panics on an empty path (the work tree's root).
-    let tracked = !rel.is_empty() && index.get_path(rel_path, 0).is_some();
-    if rel.is_empty() || path.is_dir() {
+    // Tracked: in the index, or in HEAD (a deletion staged by `git rm` is
+    // still a change to commit).
+    let tracked = !rel.is_empty()
+        && (index.get_path(rel_path, 0).is_some()
+            || head.is_some_and(|t| t.get_path(rel_path).is_ok()));
+    // A symlink to a directory is a link to stage, not a directory to walk.
+    let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+    if rel.is_empty() || is_dir {
         // A directory: everything under it, as `git add DIR` does (ignored
         // files are skipped, not errors). Nested repositories are refused.
         if !rel.is_empty() && path.join(".git").exists() {

@@ -13,8 +13,7 @@ use git2::build::CheckoutBuilder;
 use git2::{ErrorCode, Oid, RebaseOptions};
 use serde::Serialize;
 
-use super::push::PushError;
-use super::remote::{local_path, push_target, PushTarget};
+use super::remote::{local_path, push_target, PushError, PushTarget};
 use super::Repo;
 
 /// What a sync did.
@@ -139,6 +138,21 @@ pub fn fetch(repo: &Repo, target: &PushTarget) -> Result<(), PushError> {
 
 /// Fetch, then bring the branch and the remote together (see module docs).
 pub fn sync(repo: &Repo) -> Result<Synced, SyncError> {
+    sync_mapped(repo).map(|(s, _)| s)
+}
+
+/// Commits that a sync replayed: (the local commit, its replayed copy).
+pub type Replayed = Vec<(Oid, Oid)>;
+
+/// [`sync`], also saying which local commits were replaced by replayed
+/// copies (so a run can report the commit that is really on the branch).
+pub fn sync_mapped(repo: &Repo) -> Result<(Synced, Replayed), SyncError> {
+    let mut replayed = Replayed::new();
+    let synced = sync_inner(repo, &mut replayed)?;
+    Ok((synced, replayed))
+}
+
+fn sync_inner(repo: &Repo, replayed: &mut Replayed) -> Result<Synced, SyncError> {
     let target = push_target(repo)?;
     fetch(repo, &target)?;
     let theirs = match repo.git.refname_to_id(&target.tracking_ref) {
@@ -168,7 +182,7 @@ pub fn sync(repo: &Repo) -> Result<Synced, SyncError> {
             Ok(Synced::FastForwarded { commits: behind })
         }
         _ => {
-            let tip = rebase_in_memory(repo, &target, ours, theirs)?;
+            let tip = rebase_in_memory(repo, &target, ours, theirs, replayed)?;
             fast_forward(repo, &target, Some(ours), tip)?;
             Ok(Synced::Rebased {
                 ours: ahead,
@@ -235,6 +249,7 @@ fn rebase_in_memory(
     target: &PushTarget,
     ours: Oid,
     theirs: Oid,
+    replayed: &mut Replayed,
 ) -> Result<Oid, SyncError> {
     let git = &repo.git;
     let sig = repo.signature().map_err(|e| SyncError::LocalChanges {
@@ -253,7 +268,7 @@ fn rebase_in_memory(
         .map_err(git_err("cannot start the rebase"))?;
     let mut tip = theirs;
     while let Some(op) = rebase.next() {
-        op.map_err(git_err("cannot replay a commit"))?;
+        let original = op.map_err(git_err("cannot replay a commit"))?.id();
         let index = rebase
             .inmemory_index()
             .map_err(git_err("cannot replay a commit"))?;
@@ -284,6 +299,7 @@ fn rebase_in_memory(
         tip = rebase
             .commit(None, &sig, None)
             .map_err(git_err("cannot write a replayed commit"))?;
+        replayed.push((original, tip));
     }
     rebase
         .finish(Some(&sig))

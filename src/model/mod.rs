@@ -8,7 +8,10 @@
 //! without proxies for loopback hosts (reqwest would otherwise send
 //! 127.0.0.1 through `http_proxy`).
 
-pub mod host;
+/// Address parsing lives below both this module and the configuration
+/// (which validates with it); re-exported here under its old path.
+pub use crate::ollama_values as host;
+pub use crate::ollama_values::parse_keep_alive;
 pub mod stream;
 
 use std::time::{Duration, Instant};
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use ollama_rs::error::OllamaError;
 use ollama_rs::generation::completion::request::GenerationRequest;
-use ollama_rs::generation::parameters::{KeepAlive, TimeUnit};
+use ollama_rs::generation::parameters::KeepAlive;
 use ollama_rs::models::ModelOptions;
 use ollama_rs::Ollama;
 use serde::Serialize;
@@ -102,24 +105,6 @@ impl ModelError {
             ModelError::Cancelled => "cancelled",
             ModelError::BadHost(_) => "bad_host",
         }
-    }
-}
-
-/// Parse a keep-alive value the way Ollama does: `-1`, `0`, `30s`, `5m`, `2h`.
-pub fn parse_keep_alive(s: &str) -> Result<KeepAlive, String> {
-    let s = s.trim();
-    match s {
-        "-1" => return Ok(KeepAlive::Indefinitely),
-        "0" => return Ok(KeepAlive::UnloadOnCompletion),
-        _ => {}
-    }
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    match (num.parse::<u64>(), TimeUnit::from_symbol(unit)) {
-        (Ok(time), Some(unit)) => Ok(KeepAlive::Until { time, unit }),
-        _ => Err(format!(
-            "{s:?} is not a duration like \"30s\", \"10m\", \"2h\", \"-1\" (forever) or \"0\""
-        )),
     }
 }
 
@@ -499,6 +484,7 @@ pub fn resolve_name(want: &str, names: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ollama_rs::generation::parameters::TimeUnit;
 
     #[test]
     fn model_names_resolve_like_a_user_expects() {

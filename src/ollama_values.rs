@@ -1,10 +1,14 @@
-//! `OLLAMA_HOST`-style addresses → a base URL.
+//! Ollama's own value syntaxes: `OLLAMA_HOST`-style addresses → a base URL,
+//! and keep-alive durations. Both the configuration (to validate a value,
+//! naming its key) and the model client (to use it) parse them, so they sit
+//! below both and import neither.
 //!
 //! Ollama accepts `host`, `host:port`, `:port`, `[v6]:port` and full URLs;
 //! the default port is 11434 without a scheme (80/443 with one). ollama-rs
 //! panics on a scheme-less address and mishandles a path, so everything goes
 //! through here first.
 
+use ollama_rs::generation::parameters::{KeepAlive, TimeUnit};
 use url::Url;
 
 pub const DEFAULT_PORT: u16 = 11434;
@@ -73,6 +77,24 @@ pub fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    }
+}
+
+/// Parse a keep-alive value the way Ollama does: `-1`, `0`, `30s`, `5m`, `2h`.
+pub fn parse_keep_alive(s: &str) -> Result<KeepAlive, String> {
+    let s = s.trim();
+    match s {
+        "-1" => return Ok(KeepAlive::Indefinitely),
+        "0" => return Ok(KeepAlive::UnloadOnCompletion),
+        _ => {}
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    match (num.parse::<u64>(), TimeUnit::from_symbol(unit)) {
+        (Ok(time), Some(unit)) => Ok(KeepAlive::Until { time, unit }),
+        _ => Err(format!(
+            "{s:?} is not a duration like \"30s\", \"10m\", \"2h\", \"-1\" (forever) or \"0\""
+        )),
     }
 }
 

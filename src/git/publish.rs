@@ -1,0 +1,55 @@
+//! Publishing a commit: push; when the remote moved on, sync (fetch,
+//! fast-forward or replay) and push again. This sits one level above the
+//! transports ([`super::push`], [`super::remote`]) and [`super::sync`],
+//! which no longer call each other.
+
+use std::time::Duration;
+
+use git2::Oid;
+
+use super::push::{push, PushError, PushReport};
+use super::sync::sync_mapped;
+use super::Repo;
+
+/// Attempts when the remote keeps moving (several runs pushing at once).
+const ATTEMPTS: u64 = 6;
+
+/// Push the current branch, syncing when needed. Several machines (or runs)
+/// writing to one journal end up with every commit in a linear history, or
+/// with a clear conflict and nothing changed.
+pub fn push_syncing(repo: &Repo) -> Result<PushReport, String> {
+    publish(repo, None).map(|(r, _)| r)
+}
+
+/// [`push_syncing`] for a run that made commit `ours`: also returns the oid
+/// that commit has on the branch now (a replayed copy after a sync).
+pub fn publish(repo: &Repo, ours: Option<Oid>) -> Result<(PushReport, Option<Oid>), String> {
+    let mut current = ours;
+    let mut synced = None;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match push(repo) {
+            Ok(mut r) => {
+                r.synced = synced.map(|s: super::sync::Synced| s.to_string());
+                return Ok((r, current));
+            }
+            Err(PushError::NonFastForward { .. }) if attempt < ATTEMPTS => {
+                let (s, replayed) = sync_mapped(repo).map_err(|e| e.to_string())?;
+                if let Some(c) = current {
+                    if let Some((_, new)) = replayed.iter().find(|(old, _)| *old == c) {
+                        current = Some(*new);
+                    }
+                }
+                // The first sync is the one worth reporting (a later one
+                // only catches up with a concurrent push).
+                synced.get_or_insert(s);
+            }
+            // Another push holds the remote's ref lock: let it finish.
+            Err(PushError::Busy { .. }) if attempt < ATTEMPTS => {
+                std::thread::sleep(Duration::from_millis(50 * attempt));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}

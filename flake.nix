@@ -362,17 +362,20 @@
           cfg = config.programs.ai-commit;
         in
         {
-          options.programs.ai-commit = lib.recursiveUpdate (commonOptions {
-            inherit pkgs;
-            home = false;
-          }) {
-            backup.users = lib.mkOption {
-              type = lib.types.listOf lib.types.str;
-              default = [ ];
-              example = [ "me" ];
-              description = "Users whose systemd user manager runs the backup timer (the owners of backup.repositories); not every user of the machine.";
-            };
-          };
+          options.programs.ai-commit =
+            lib.recursiveUpdate
+              (commonOptions {
+                inherit pkgs;
+                home = false;
+              })
+              {
+                backup.users = lib.mkOption {
+                  type = lib.types.listOf lib.types.str;
+                  default = [ ];
+                  example = [ "me" ];
+                  description = "Users whose systemd user manager runs the backup timer (the owners of backup.repositories); not every user of the machine.";
+                };
+              };
           config = lib.mkIf cfg.enable (
             lib.mkMerge [
               { environment.systemPackages = [ cfg.package ]; }

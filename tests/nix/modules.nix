@@ -15,10 +15,12 @@
 }:
 let
   lib = import "${shared}/nixpkgs-lib/lib";
-  standin = s: import ./standin/pkgs.nix {
-    inherit lib neovimVersion;
-    system = s;
-  };
+  standin =
+    s:
+    import ./standin/pkgs.nix {
+      inherit lib neovimVersion;
+      system = s;
+    };
   nixpkgs = {
     inherit lib;
     legacyPackages = lib.genAttrs [
@@ -135,7 +137,9 @@ let
   drvText =
     s:
     lib.replaceStrings [ "\\n" "\\\"" "\\\\" ] [ "\n" "\"" "\\" ] (
-      lib.concatMapStrings (d: builtins.readFile (storeRoot + d)) (lib.attrNames (builtins.getContext (toString s)))
+      lib.concatMapStrings (d: builtins.readFile (storeRoot + d)) (
+        lib.attrNames (builtins.getContext (toString s))
+      )
     );
   # Substring tests on texts that name store paths.
   has = needle: hay: lib.hasInfix (discard needle) (discard hay);
@@ -144,7 +148,9 @@ let
   hasPackage = list: p: lib.any (x: x ? drvPath && sameDrv x p) list;
   gitBin = "${pkgs.git}/bin";
   scriptOf = unit: drvText unit;
-  pluginEntry = lib.findFirst (p: p.plugin ? drvPath && sameDrv p.plugin plugin) null hmCfg.programs.neovim.plugins;
+  pluginEntry = lib.findFirst (
+    p: p.plugin ? drvPath && sameDrv p.plugin plugin
+  ) null hmCfg.programs.neovim.plugins;
   hmUnitText = drvText hmCfg.xdg.configFile."systemd/user/ai-commit-backup.service".source;
 
   checks = {
@@ -192,9 +198,8 @@ let
     "home-manager: the timer is installed in timers.target.wants" =
       hmCfg.xdg.configFile ? "systemd/user/timers.target.wants/ai-commit-backup.timer";
     "home-manager: no warnings for a Neovim managed by home-manager" = hmCfg.warnings == [ ];
-    "home-manager: a warning when neovim.enable is set but programs.neovim is not" = lib.any (
-      lib.hasInfix "programs.neovim.enable"
-    ) hmNoNeovim.warnings;
+    "home-manager: a warning when neovim.enable is set but programs.neovim is not" =
+      lib.any (lib.hasInfix "programs.neovim.enable") hmNoNeovim.warnings;
   };
 
   results = lib.mapAttrs (_: c: builtins.tryEval (builtins.deepSeq c c)) checks;
@@ -203,28 +208,61 @@ let
   # in the message (.ci/nix-check runs each in its own evaluation).
   bad = {
     nixos-timeout-string = {
-      eval = (nixos { programs.ai-commit = { enable = true; settings.timeout = "abc"; }; }).config.environment.etc;
+      eval =
+        (nixos {
+          programs.ai-commit = {
+            enable = true;
+            settings.timeout = "abc";
+          };
+        }).config.environment.etc;
       expect = "programs.ai-commit.settings.timeout";
     };
     home-timeout-string = {
-      eval = (home { programs.ai-commit = { enable = true; settings.timeout = "abc"; }; }).config.xdg.configFile;
+      eval =
+        (home {
+          programs.ai-commit = {
+            enable = true;
+            settings.timeout = "abc";
+          };
+        }).config.xdg.configFile;
       expect = "programs.ai-commit.settings.timeout";
     };
     prompt-kind-unknown = {
-      eval = (nixos { programs.ai-commit = { enable = true; settings.prompt_kind = "prose"; }; }).config.environment.etc;
+      eval =
+        (nixos {
+          programs.ai-commit = {
+            enable = true;
+            settings.prompt_kind = "prose";
+          };
+        }).config.environment.etc;
       expect = "programs.ai-commit.settings.prompt_kind";
     };
     backup-target-typo = {
-      eval = (home { programs.ai-commit = { enable = true; settings.backup.targets = [ { mirorr = "/x"; } ]; }; }).config.xdg.configFile;
+      eval =
+        (home {
+          programs.ai-commit = {
+            enable = true;
+            settings.backup.targets = [ { mirorr = "/x"; } ];
+          };
+        }).config.xdg.configFile;
       expect = "mirorr";
     };
     nixos-backup-without-users = {
       eval =
         let
-          c = (nixos { programs.ai-commit = { enable = true; backup.repositories = [ "/home/me/journal" ]; }; }).config;
+          c =
+            (nixos {
+              programs.ai-commit = {
+                enable = true;
+                backup.repositories = [ "/home/me/journal" ];
+              };
+            }).config;
           failed = lib.filter (a: !a.assertion) c.assertions;
         in
-        if failed == [ ] then c.systemd.user.services else throw (lib.concatMapStringsSep "\n" (a: a.message) failed);
+        if failed == [ ] then
+          c.systemd.user.services
+        else
+          throw (lib.concatMapStringsSep "\n" (a: a.message) failed);
       expect = "programs.ai-commit.backup.users";
     };
   };

@@ -24,18 +24,21 @@
     in
     {
       lib = realLib;
-      legacyPackages = realLib.genAttrs [
-        "x86_64-linux"
-        "aarch64-linux"
-        "x86_64-darwin"
-        "aarch64-darwin"
-      ] (
-        system:
-        import ./pkgs.nix {
-          lib = realLib;
-          inherit system;
-          neovimVersion = realLib.fileContents "${neovim}/version";
-        }
-      );
+      legacyPackages =
+        realLib.genAttrs
+          [
+            "x86_64-linux"
+            "aarch64-linux"
+            "x86_64-darwin"
+            "aarch64-darwin"
+          ]
+          (
+            system:
+            import ./pkgs.nix {
+              lib = realLib;
+              inherit system;
+              neovimVersion = realLib.fileContents "${neovim}/version";
+            }
+          );
     };
 }

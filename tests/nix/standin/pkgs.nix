@@ -166,15 +166,18 @@ let
               float
               str
             ]);
-          value = if listsAsDuplicateKeys then lib.types.coercedTo atom lib.toList (lib.types.listOf atom) else atom;
+          value =
+            if listsAsDuplicateKeys then lib.types.coercedTo atom lib.toList (lib.types.listOf atom) else atom;
         in
         {
           lib.types.atom = atom;
           type = lib.types.attrsOf (lib.types.attrsOf value);
-          generate = name: v: writeTextFile {
-            inherit name;
-            text = lib.generators.toINI { inherit listsAsDuplicateKeys; } v;
-          };
+          generate =
+            name: v:
+            writeTextFile {
+              inherit name;
+              text = lib.generators.toINI { inherit listsAsDuplicateKeys; } v;
+            };
         };
     };
 
@@ -210,7 +213,12 @@ let
       flagValues =
         flag: flags:
         let
-          go = l: if l == [ ] || lib.tail l == [ ] then [ ] else (lib.optional (lib.head l == flag) (lib.elemAt l 1)) ++ go (lib.tail l);
+          go =
+            l:
+            if l == [ ] || lib.tail l == [ ] then
+              [ ]
+            else
+              (lib.optional (lib.head l == flag) (lib.elemAt l 1)) ++ go (lib.tail l);
         in
         go flags;
       selected =
@@ -233,7 +241,8 @@ let
           ]
         else
           [ (lib.head members) ];
-      features = buildFeatures ++ lib.concatMap (lib.splitString ",") (flagValues "--features" cargoBuildFlags);
+      features =
+        buildFeatures ++ lib.concatMap (lib.splitString ",") (flagValues "--features" cargoBuildFlags);
       checkFeature =
         f:
         lib.any (m: (m.manifest.features or { }) ? ${f} || (m.manifest.dependencies or { }) ? ${f}) selected
@@ -241,9 +250,12 @@ let
       checkBuildScript =
         m:
         let
-          build = m.manifest.package.build or (if builtins.pathExists "${m.dir}/build.rs" then "build.rs" else false);
+          build =
+            m.manifest.package.build or (if builtins.pathExists "${m.dir}/build.rs" then "build.rs" else false);
         in
-        build == false || builtins.pathExists "${m.dir}/${build}" || fail "failed to read build script ${build} of ${m.manifest.package.name}";
+        build == false
+        || builtins.pathExists "${m.dir}/${build}"
+        || fail "failed to read build script ${build} of ${m.manifest.package.name}";
       testNames =
         m:
         map (lib.removeSuffix ".rs") (
@@ -291,8 +303,9 @@ let
 
   buildVimPlugin =
     args@{ src, ... }:
-    assert lib.assertMsg (builtins.pathExists "${src}/lua" || builtins.pathExists "${src}/plugin")
-      "buildVimPlugin ${args.pname}: a plugin without lua/ or plugin/";
+    assert lib.assertMsg (
+      builtins.pathExists "${src}/lua" || builtins.pathExists "${src}/plugin"
+    ) "buildVimPlugin ${args.pname}: a plugin without lua/ or plugin/";
     mkDerivation (
       args
       // {
@@ -302,13 +315,11 @@ let
       }
     );
 
-  neovim-unwrapped =
-    (simple "neovim-unwrapped")
-    // {
-      version = neovimVersion;
-      meta.mainProgram = "nvim";
-      lua = simple "luajit";
-    };
+  neovim-unwrapped = (simple "neovim-unwrapped") // {
+    version = neovimVersion;
+    meta.mainProgram = "nvim";
+    lua = simple "luajit";
+  };
 
   pkgs =
     lib.genAttrs [
@@ -407,7 +418,9 @@ let
       # The real wrapper reads `plugins` entries as { plugin; optional; config; }.
       wrapNeovimUnstable =
         neovim: args:
-        assert lib.assertMsg (lib.all (p: lib.isDerivation p.plugin) args.plugins) "wrapNeovimUnstable: a plugin that is not a package";
+        assert lib.assertMsg (lib.all (
+          p: lib.isDerivation p.plugin
+        ) args.plugins) "wrapNeovimUnstable: a plugin that is not a package";
         mkDerivation {
           pname = "neovim";
           inherit (neovim) version;
@@ -416,7 +429,15 @@ let
           passthru.luaRcContent = "";
           meta.mainProgram = "nvim";
         };
-      replaceVars = src: vars: mkDerivation ({ name = baseNameOf src; inherit src; } // lib.mapAttrs (_: toString) vars);
+      replaceVars =
+        src: vars:
+        mkDerivation (
+          {
+            name = baseNameOf src;
+            inherit src;
+          }
+          // lib.mapAttrs (_: toString) vars
+        );
     };
 in
 pkgs

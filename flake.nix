@@ -16,16 +16,18 @@
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
       version = (lib.importTOML ./Cargo.toml).package.version;
 
-      # Only what the build reads: no target/, .venv/, .git/.
+      # Only what the build reads: no target/, .venv/, .git/, nor the Nix
+      # evaluation checks in tests/nix. No .cargo/: nixpkgs' cargo setup
+      # hook appends to .cargo/config.toml (Darwin link flags are in
+      # src/nvim/build.rs).
       rustSource = lib.fileset.toSource {
         root = ./.;
         fileset = lib.fileset.unions [
           ./Cargo.toml
           ./Cargo.lock
-          ./.cargo
           ./src
           ./prompts
-          ./tests
+          (lib.fileset.difference ./tests ./tests/nix)
           ./benches
         ];
       };
@@ -74,6 +76,8 @@
             "--test"
             "sync_backup"
           ];
+          # The tests run a loopback Ollama server.
+          __darwinAllowLocalNetworking = true;
           # A pseudo-terminal may not exist in the build sandbox.
           checkFlags = [
             "--skip"
@@ -138,7 +142,7 @@
             description = "The ai-commit CLI.";
           };
           settings = lib.mkOption {
-            type = (pkgs.formats.toml { }).type;
+            type = settingsType pkgs;
             default = { };
             example = lib.literalExpression ''
               {
@@ -155,7 +159,7 @@
               + (
                 if home then "~/.config/ai-commit/config.toml" else "/etc/ai-commit/config.toml (AI_COMMIT_CONFIG)"
               )
-              + ". Keys as in the README; unknown keys are errors at run time.";
+              + ". Keys as in the README, typed; other keys pass through (a newer CLI's) and are errors at run time if unknown.";
           };
           backup = {
             repositories = lib.mkOption {
@@ -172,24 +176,103 @@
           };
         };
 
+      # The keys of src/config.rs (`Settings`), typed, so that a wrong value
+      # fails evaluation instead of the CLI at run time; any other TOML
+      # passes through (freeformType).
+      settingsType =
+        pkgs:
+        let
+          inherit (lib) types;
+          toml = (pkgs.formats.toml { }).type;
+          opt =
+            type: description:
+            lib.mkOption {
+              type = types.nullOr type;
+              default = null;
+              inherit description;
+            };
+          seconds = types.either types.ints.unsigned (types.addCheck types.float (x: x >= 0));
+          target = types.submodule {
+            options = {
+              mirror = opt types.str "A bare repository receiving every branch and tag ({name}: the work tree's name).";
+              command = opt (types.nonEmptyListOf types.str) "A command run in the work tree.";
+              require = opt types.str "Skip while this path is missing.";
+              require_mount = opt types.str "Skip while this path is not a mount point.";
+            };
+          };
+          backup = types.submodule {
+            freeformType = toml;
+            options = {
+              min_interval = opt types.str "At most one run per this interval (\"10m\").";
+              targets = lib.mkOption {
+                type = types.listOf target;
+                default = [ ];
+                description = "Mirrors and commands.";
+              };
+            };
+          };
+        in
+        types.submodule {
+          freeformType = toml;
+          options = {
+            model = opt types.str "Ollama model name.";
+            host = opt types.str "Ollama address.";
+            timeout = opt seconds "Seconds for the model call.";
+            connect_timeout = opt seconds "Seconds to connect to Ollama.";
+            first_token_timeout = opt seconds "Seconds to the first streamed line.";
+            push = opt types.bool "Push after committing.";
+            fallback_message = opt types.str "Fallback message template ({file}).";
+            prompt = opt types.str "A prompt file path, or the prompt itself.";
+            prompt_kind = opt (types.enum [
+              "auto"
+              "journal"
+              "code"
+            ]) "Which built-in prompt.";
+            temperature = opt types.number "Model temperature.";
+            num_ctx = opt types.ints.u32 "Context window asked of Ollama.";
+            num_predict = opt types.ints.u32 "Most tokens the model may write.";
+            keep_alive = opt types.str "How long Ollama keeps the model loaded.";
+            max_subject = opt types.ints.positive "Longest subject line.";
+            body = opt types.bool "Keep a body the model writes.";
+            verify = opt types.bool "Run pre-commit and commit-msg hooks.";
+            backup = opt backup "[backup]: when and where backups go.";
+          };
+        };
+
+      # TOML has no null: unset typed keys are left out.
+      withoutNulls =
+        v:
+        if lib.isAttrs v then
+          lib.mapAttrs (_: withoutNulls) (lib.filterAttrs (n: x: x != null && n != "_module") v)
+        else if lib.isList v then
+          map withoutNulls v
+        else
+          v;
+      settingsOf = cfg: withoutNulls cfg.settings;
+
       tomlFile = pkgs: settings: (pkgs.formats.toml { }).generate "ai-commit.toml" settings;
 
       # One oneshot run over the configured work trees (NixOS and home-manager).
       backupScript =
         cfg: pkgs:
         pkgs.writeShellScript "ai-commit-backup" (
-          lib.concatMapStringsSep "\n" (
+          # Backups to network remotes run git; the user's own PATH (command
+          # targets) is kept after it.
+          "export PATH=${lib.makeBinPath [ pkgs.git ]}\${PATH:+:$PATH}\n"
+          + lib.concatMapStringsSep "\n" (
             r: "(cd ${lib.escapeShellArg r} && ${lib.getExe cfg.package} backup) || status=1"
           ) cfg.backup.repositories
           + "\nexit \${status:-0}\n"
         );
 
-      backupUnits = cfg: pkgs: {
+      # configFile: the file the settings are rendered to, or null.
+      backupUnits = cfg: pkgs: configFile: {
         services.ai-commit-backup = {
           Unit.Description = "ai-commit backups";
           Service = {
             Type = "oneshot";
             ExecStart = toString (backupScript cfg pkgs);
+            Environment = lib.optional (configFile != null) "AI_COMMIT_CONFIG=${configFile}";
           };
         };
         timers.ai-commit-backup = {
@@ -213,6 +296,7 @@
         default = {
           type = "app";
           program = lib.getExe self.packages.${pkgs.stdenv.hostPlatform.system}.ai-commit;
+          meta.description = "Stage, let a local model write the commit message, commit, push";
         };
       });
 
@@ -278,20 +362,41 @@
           cfg = config.programs.ai-commit;
         in
         {
-          options.programs.ai-commit = commonOptions {
-            inherit pkgs;
-            home = false;
-          };
+          options.programs.ai-commit =
+            lib.recursiveUpdate
+              (commonOptions {
+                inherit pkgs;
+                home = false;
+              })
+              {
+                backup.users = lib.mkOption {
+                  type = lib.types.listOf lib.types.str;
+                  default = [ ];
+                  example = [ "me" ];
+                  description = "Users whose systemd user manager runs the backup timer (the owners of backup.repositories); not every user of the machine.";
+                };
+              };
           config = lib.mkIf cfg.enable (
             lib.mkMerge [
               { environment.systemPackages = [ cfg.package ]; }
-              (lib.mkIf (cfg.settings != { }) {
-                environment.etc."ai-commit/config.toml".source = tomlFile pkgs cfg.settings;
+              (lib.mkIf (settingsOf cfg != { }) {
+                environment.etc."ai-commit/config.toml".source = tomlFile pkgs (settingsOf cfg);
+                # Login shells; the backup service gets it below.
                 environment.variables.AI_COMMIT_CONFIG = "/etc/ai-commit/config.toml";
               })
               (lib.mkIf (cfg.backup.repositories != [ ]) {
+                assertions = [
+                  {
+                    assertion = cfg.backup.users != [ ];
+                    message = "programs.ai-commit.backup.repositories is set: set programs.ai-commit.backup.users to the users who own them (the timer runs only for them).";
+                  }
+                ];
                 systemd.user.services.ai-commit-backup = {
                   description = "ai-commit backups";
+                  environment = lib.optionalAttrs (settingsOf cfg != { }) {
+                    AI_COMMIT_CONFIG = "/etc/ai-commit/config.toml";
+                  };
+                  unitConfig.ConditionUser = map (u: "|" + u) cfg.backup.users;
                   serviceConfig = {
                     Type = "oneshot";
                     ExecStart = toString (backupScript cfg pkgs);
@@ -299,6 +404,7 @@
                 };
                 systemd.user.timers.ai-commit-backup = {
                   wantedBy = [ "timers.target" ];
+                  unitConfig.ConditionUser = map (u: "|" + u) cfg.backup.users;
                   timerConfig = {
                     OnCalendar = cfg.backup.interval;
                     Persistent = true;
@@ -347,9 +453,16 @@
           config = lib.mkIf cfg.enable (
             lib.mkMerge [
               { home.packages = [ cfg.package ]; }
-              (lib.mkIf (cfg.settings != { }) {
-                xdg.configFile."ai-commit/config.toml".source = tomlFile pkgs cfg.settings;
+              (lib.mkIf (settingsOf cfg != { }) {
+                xdg.configFile."ai-commit/config.toml".source = tomlFile pkgs (settingsOf cfg);
               })
+              {
+                warnings = lib.optional (cfg.neovim.enable && !config.programs.neovim.enable) (
+                  "programs.ai-commit.neovim.enable adds the plugin to programs.neovim.plugins, "
+                  + "but programs.neovim.enable is false: a Neovim not managed by home-manager does not load it "
+                  + "(set programs.neovim.enable, or add pkgs.vimPlugins.ai-commit-nvim to your own plugin manager)."
+                );
+              }
               (lib.mkIf cfg.neovim.enable {
                 programs.neovim.plugins = [
                   {
@@ -359,7 +472,11 @@
                   }
                 ];
               })
-              (lib.mkIf (cfg.backup.repositories != [ ]) { systemd.user = backupUnits cfg pkgs; })
+              (lib.mkIf (cfg.backup.repositories != [ ]) {
+                systemd.user = backupUnits cfg pkgs (
+                  if settingsOf cfg != { } then "${config.xdg.configHome}/ai-commit/config.toml" else null
+                );
+              })
             ]
           );
         };

@@ -75,6 +75,10 @@
             "prompt_budget"
             "--test"
             "sync_backup"
+            "--test"
+            "concurrency"
+            "--test"
+            "hostile_cases"
           ];
           # The tests run a loopback Ollama server.
           __darwinAllowLocalNetworking = true;

@@ -1069,6 +1069,7 @@ in_every_neovim!(
     a_stale_module_is_rebuilt_in_the_background_and_then_used,
     the_readme_lazy_spec_installs_in_one_step,
     no_cargo_is_said_once_and_checkhealth_says_what_to_do,
+    no_hit_enter_prompt_in_a_real_terminal_at_80_columns,
 );
 
 /// A `cargo` for the build-on-first-use tests: records how it was called,
@@ -1368,5 +1369,163 @@ end, 100)
     assert!(
         health.contains("WARNING the ai-commit CLI is not on PATH"),
         "{health}"
+    );
+}
+
+/// In a real terminal (tmux, 80×24; the Neovim's own TUI attached with
+/// `--remote-ui`), `\g` never stops the user at "Press ENTER": neither a
+/// result with a 70-character subject nor the fallback with its reason.
+fn no_hit_enter_prompt_in_a_real_terminal_at_80_columns(nv: Nvim) {
+    let long = "Describe the evening walk along the river and the herons by the bridge";
+    let (_fake, sb) = journal_sandbox(Script::text(long));
+    let native = support::nvim::native_lib("debug");
+    let sock = sb.dir.path().join("nvim.sock");
+    let init = sb.dir.path().join("init.lua");
+    std::fs::write(
+        &init,
+        format!(
+            "vim.opt.rtp:prepend({:?})\nrequire('ai_commit').setup({{}})\n",
+            support::nvim::root().display().to_string()
+        ),
+    )
+    .unwrap();
+    let server = support::nvim::sandboxed(&nv.bin(), &sb, &native)
+        .args(["--headless", "-u"])
+        .arg(&init)
+        .arg("--listen")
+        .arg(&sock)
+        .arg("journal.md")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the Neovim server");
+    // Whatever happens below, the server and the terminal go away.
+    struct Cleanup(std::process::Child, std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("tmux")
+                .arg("-S")
+                .arg(&self.1)
+                .arg("kill-server")
+                .output();
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let tmux_sock = sb.dir.path().join("tmux.sock");
+    let _cleanup = Cleanup(server, tmux_sock.clone());
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tmux = |args: &[&str]| -> String {
+        let out = support::nvim::sandboxed(Path::new("tmux"), &sb, &native)
+            .arg("-S")
+            .arg(&tmux_sock)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // An expression evaluated in the server; "" when it gets no answer in
+    // 5 s (a server waiting at a hit-enter prompt evaluates nothing).
+    let remote = |expr: &str| -> String {
+        let mut child = support::nvim::sandboxed(&nv.bin(), &sb, &native)
+            .arg("--server")
+            .arg(&sock)
+            .arg("--remote-expr")
+            .arg(expr)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nvim --remote-expr runs");
+        for _ in 0..100 {
+            if child.try_wait().unwrap().is_some() {
+                let out = child.wait_with_output().unwrap();
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        String::new()
+    };
+    let client = format!(
+        "{} --remote-ui --server {}",
+        nv.bin().display(),
+        sock.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &client,
+    ]);
+    // Done when the commit is there and no run is in flight.
+    let finished = |before: usize| -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            let idle = remote("luaeval('require(\"ai_commit\").running() and 0 or 1')");
+            if sb.subjects(&sb.work).len() > before && idle.trim() == "1" {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    let mut screens = Vec::new();
+    for (round, host) in [(1, None), (2, Some(dead_address()))] {
+        if let Some(h) = host {
+            remote(&format!(
+                "luaeval('require(\"ai_commit\").setup({{ host = \"{h}\" }}) and 1')"
+            ));
+        }
+        // The edit comes over RPC (typing Esc into a TUI is timing-bound);
+        // the keypress is typed.
+        remote(&format!(
+            "luaeval('vim.api.nvim_buf_set_lines(0, -1, -1, false, {{ \"entry {round}\" }}) or 1')"
+        ));
+        std::thread::sleep(Duration::from_millis(200));
+        let before = sb.subjects(&sb.work).len();
+        tmux(&["send-keys", "-t", "t", "\\", "g"]);
+        assert!(
+            finished(before),
+            "Neovim {}: round {round} did not finish:\n{}",
+            nv.minor(),
+            tmux(&["capture-pane", "-p", "-t", "t"])
+        );
+        std::thread::sleep(Duration::from_millis(400)); // let the screen settle
+        screens.push(tmux(&["capture-pane", "-p", "-t", "t"]));
+    }
+    for (i, screen) in screens.iter().enumerate() {
+        assert!(
+            !screen.contains("Press ENTER"),
+            "Neovim {}: round {}: hit-enter prompt:\n{screen}",
+            nv.minor(),
+            i + 1
+        );
+        let last = screen
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .last()
+            .unwrap_or("");
+        assert!(
+            last.starts_with("[main "),
+            "round {}: the result line:\n{screen}",
+            i + 1
+        );
+    }
+    assert!(screens[1].contains("fallback"), "{}", screens[1]);
+    assert_eq!(
+        sb.subjects(&sb.work)[..2],
+        ["Update journal.md".to_string(), long.to_string()]
     );
 }

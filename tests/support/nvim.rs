@@ -97,6 +97,24 @@ pub fn run(nvim: Nvim, sb: &Sandbox, script: &str, env: &[(&str, &str)], native:
     v
 }
 
+/// `bin` (a Neovim, or tmux) in the sandbox's work tree with only the
+/// sandbox's environment: its HOME, XDG dirs, git config, Ollama and module.
+pub fn sandboxed(bin: &Path, sb: &Sandbox, native: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(&sb.work)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &sb.home)
+        .env("XDG_CONFIG_HOME", sb.home.join(".config"))
+        .env("XDG_STATE_HOME", sb.home.join(".local/state"))
+        .env("XDG_DATA_HOME", sb.home.join(".local/share"))
+        .env("GIT_CONFIG_GLOBAL", sb.home.join(".gitconfig"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("OLLAMA_HOST", &sb.ollama)
+        .env("AI_COMMIT_NATIVE", native);
+    cmd
+}
+
 /// What a Neovim run left: the result file (written by `H.finish` or by
 /// the script itself as `$NVIM_TEST_OUT`) and stderr.
 pub struct RunOutput {
@@ -125,22 +143,11 @@ pub fn run_bin(
     )
     .unwrap();
     let name = bin.display().to_string();
-    let mut cmd = Command::new(bin);
+    let mut cmd = sandboxed(bin, sb, native);
     cmd.args(["--headless", "--clean", "--cmd"])
         .arg(format!("set rtp^={}", root().display()))
         .arg("-S")
         .arg(&file)
-        .current_dir(&sb.work)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &sb.home)
-        .env("XDG_CONFIG_HOME", sb.home.join(".config"))
-        .env("XDG_STATE_HOME", sb.home.join(".local/state"))
-        .env("XDG_DATA_HOME", sb.home.join(".local/share"))
-        .env("GIT_CONFIG_GLOBAL", sb.home.join(".gitconfig"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("OLLAMA_HOST", &sb.ollama)
-        .env("AI_COMMIT_NATIVE", native)
         .env("NVIM_TEST_OUT", &out)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1514,8 +1514,7 @@ fn no_hit_enter_prompt_in_a_real_terminal_at_80_columns(nv: Nvim) {
         );
         let last = screen
             .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
+            .rfind(|l| !l.trim().is_empty())
             .unwrap_or("");
         assert!(
             last.starts_with("[main "),

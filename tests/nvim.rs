@@ -1512,10 +1512,7 @@ fn no_hit_enter_prompt_in_a_real_terminal_at_80_columns(nv: Nvim) {
             nv.minor(),
             i + 1
         );
-        let last = screen
-            .lines()
-            .rfind(|l| !l.trim().is_empty())
-            .unwrap_or("");
+        let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
         assert!(
             last.starts_with("[main "),
             "round {}: the result line:\n{screen}",

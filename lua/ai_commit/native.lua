@@ -81,13 +81,21 @@ end
 -- the library loaded first (glibc matches by name), so a rebuilt module at
 -- that path is loaded from a fresh copy instead.
 local opened = {}
+-- Fresh copies made off the main loop (after a build) for such paths.
+local staged = {}
+
+local function cache_copy_path()
+  local dir = vim.fn.stdpath("cache") .. "/ai-commit"
+  vim.fn.mkdir(dir, "p")
+  return ("%s/ai_commit_native-%d.so"):format(dir, vim.uv.hrtime())
+end
 
 local function open(path)
   local target = path
-  if opened[path] then
-    local dir = vim.fn.stdpath("cache") .. "/ai-commit"
-    vim.fn.mkdir(dir, "p")
-    target = ("%s/ai_commit_native-%d.so"):format(dir, vim.uv.hrtime())
+  if staged[path] then
+    target, staged[path] = staged[path], nil
+  elseif opened[path] then
+    target = cache_copy_path()
     local ok, err = vim.uv.fs_copyfile(path, target)
     if not ok then
       return nil, ("cannot copy %s to %s: %s"):format(path, target, tostring(err))
@@ -103,6 +111,19 @@ local function open(path)
     return nil, "it failed to start: " .. tostring(m)
   end
   return m
+end
+
+--- Copy `from` to `to` off the main loop (a module can be ~100 MB with
+--- debug info); `done(ok)` runs on the main loop.
+local function copy_async(from, to, done)
+  local ok = pcall(vim.uv.fs_copyfile, from, to, function(err)
+    vim.schedule(function()
+      done(not err)
+    end)
+  end)
+  if not ok then
+    done(false)
+  end
 end
 
 --- The loaded module, or nil, why not (in full) and what went wrong
@@ -231,19 +252,43 @@ function M.build(on_done)
       state.seconds = (vim.uv.hrtime() - state.started) / 1e9
       vim.fn.mkdir(vim.fn.fnamemodify(log, ":h"), "p")
       pcall(vim.fn.writefile, vim.list_extend({ "$ " .. table.concat(M.BUILD, " ") .. "  (in " .. root .. ")" }, lines), log)
-      if state.ok then
-        -- A copy the Lua side prefers over target/ (and the Nix layout):
-        -- replace it by rename, never in place (a loaded library would crash).
-        local installed = root .. "/lua/ai_commit_native.so"
-        if vim.uv.fs_stat(installed) then
-          local tmp = installed .. ".new"
-          if vim.uv.fs_copyfile(root .. "/target/release/libai_commit_native.so", tmp) then
-            vim.uv.fs_rename(tmp, installed)
+      if not state.ok then
+        on_done(state)
+        return
+      end
+      mod, load_error, M.load_kind = nil, nil, nil
+      local built = root .. "/target/release/libai_commit_native.so"
+      -- A stale module loaded from the same path needs a fresh copy to load
+      -- the new one (made here, off the main loop).
+      local function stage()
+        if not opened[built] then
+          on_done(state)
+          return
+        end
+        local target = cache_copy_path()
+        copy_async(built, target, function(ok)
+          if ok then
+            staged[built] = target
+          end
+          on_done(state)
+        end)
+      end
+      -- A copy at lua/ (preferred by the loader, the Nix layout) is replaced
+      -- by rename, never in place (a loaded library would crash).
+      local installed = root .. "/lua/ai_commit_native.so"
+      if not vim.uv.fs_stat(installed) then
+        stage()
+        return
+      end
+      copy_async(built, installed .. ".new", function(ok)
+        if ok then
+          vim.uv.fs_rename(installed .. ".new", installed)
+          if opened[installed] then
+            built = installed
           end
         end
-        mod, load_error, M.load_kind = nil, nil, nil
-      end
-      on_done(state)
+        stage()
+      end)
     end)
   end)
   if not ok then

@@ -875,7 +875,7 @@ fn after_a_sync_the_open_buffers_show_the_other_machines_changes(nv: Nvim) {
     sb.git_ok(&lap, &["commit", "-qam", "laptop"]);
     sb.git_ok(&lap, &["push", "-q"]);
     let script = r#"
-require("ai_commit").setup({})
+require("ai_commit").setup({ sync_on_open = false }) -- the sync on the push path
 vim.cmd("edit shared.md")
 local shared = vim.api.nvim_get_current_buf()
 vim.cmd("edit journal.md")
@@ -1070,6 +1070,9 @@ in_every_neovim!(
     the_readme_lazy_spec_installs_in_one_step,
     no_cargo_is_said_once_and_checkhealth_says_what_to_do,
     no_hit_enter_prompt_in_a_real_terminal_at_80_columns,
+    opening_the_journal_brings_in_the_other_machines_entry,
+    unsaved_text_is_kept_and_what_waits_is_said,
+    an_unmounted_remote_is_only_a_note,
 );
 
 /// A `cargo` for the build-on-first-use tests: records how it was called,
@@ -1524,4 +1527,127 @@ fn no_hit_enter_prompt_in_a_real_terminal_at_80_columns(nv: Nvim) {
         sb.subjects(&sb.work)[..2],
         ["Update journal.md".to_string(), long.to_string()]
     );
+}
+
+/// The other machine ("laptop", a second clone) pushed a new entry.
+fn laptop_pushes_an_entry(sb: &Sandbox, line: &str) {
+    sb.git_ok(
+        sb.dir.path(),
+        &["clone", "-q", sb.bare.to_str().unwrap(), "laptop"],
+    );
+    let lap = sb.dir.path().join("laptop");
+    sb.identity(&lap);
+    let text = std::fs::read_to_string(lap.join("journal.md")).unwrap();
+    std::fs::write(
+        lap.join("journal.md"),
+        text.replace(
+            "# Beginning of Notes\n",
+            &format!("# Beginning of Notes\n\n{line}\n"),
+        ),
+    )
+    .unwrap();
+    sb.git_ok(&lap, &["commit", "-qam", "laptop entry"]);
+    sb.git_ok(&lap, &["push", "-q"]);
+}
+
+/// Opening the journal on this machine brings in the laptop's entry in the
+/// background: the buffer shows it, unmodified, and the editor never waits.
+fn opening_the_journal_brings_in_the_other_machines_entry(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    laptop_pushes_an_entry(&sb, "From the laptop: herons at dawn.");
+    let script = r#"
+require("ai_commit").setup({})
+local stop = H.lateness()
+vim.cmd("edit journal.md")
+H.wait(function()
+  return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n"):find("herons at dawn", 1, true)
+end, 20000, function()
+  H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false), modified = vim.bo.modified, max_late = stop(),
+    status = vim.api.nvim_exec2("AICommitStatus", { output = true }).output })
+end)
+"#;
+    let v = nvim(nv, &sb, script, &[]);
+    assert_eq!(v["modified"], false, "{v}");
+    assert_eq!(sb.subjects(&sb.work)[0], "laptop entry");
+    assert!(
+        notes(&v)
+            .iter()
+            .any(|(m, l)| *l == INFO && m.contains("synced: fast-forwarded 1")),
+        "{v}"
+    );
+    assert!(
+        v["status"]
+            .as_str()
+            .unwrap()
+            .contains("fast-forwarded 1 commit(s)"),
+        "{v}"
+    );
+    assert!(v["max_late"].as_f64().unwrap() < 250.0, "{v}");
+}
+
+/// With unsaved text in a buffer of the repository, the sync only fetches:
+/// the text and the file stay as they are, and what waits is said once.
+/// `:AICommitSync` runs it by hand.
+fn unsaved_text_is_kept_and_what_waits_is_said(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    laptop_pushes_an_entry(&sb, "From the laptop.");
+    let head = sb.head(&sb.work);
+    let script = r#"
+require("ai_commit").setup({ sync_on_open = false })
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, { "my unsaved line" })
+vim.cmd("AICommitSync")
+H.wait(function()
+  for _, n in ipairs(H.notes) do if n.msg:find("wait", 1, true) then return true end end
+end, 20000, function()
+  H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false), modified = vim.bo.modified })
+end)
+"#;
+    let v = nvim(nv, &sb, script, &[]);
+    assert_eq!(v["modified"], true);
+    let lines: Vec<&str> = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(lines.contains(&"my unsaved line"), "{v}");
+    assert!(!lines.contains(&"From the laptop."), "{v}");
+    assert_eq!(sb.head(&sb.work), head, "HEAD unchanged");
+    assert!(
+        !std::fs::read_to_string(sb.work.join("journal.md"))
+            .unwrap()
+            .contains("From the laptop."),
+        "the file unchanged"
+    );
+    assert!(
+        notes(&v)
+            .iter()
+            .any(|(m, l)| *l == INFO && m.contains("1 new commit(s) on the remote wait")),
+        "{v}"
+    );
+}
+
+/// The bare repository's disk is not mounted: opening a file gives a quiet
+/// note (INFO), no warning or error, and `\g` still commits (kept locally).
+fn an_unmounted_remote_is_only_a_note(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    std::fs::rename(&sb.bare, sb.dir.path().join("unmounted.git")).unwrap();
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("edit journal.md")
+H.wait(function()
+  return next(require("ai_commit")._state.syncs) ~= nil
+end, 20000, function()
+  H.finish({})
+end)
+"#;
+    let v = nvim(nv, &sb, script, &[]);
+    let n = notes(&v);
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == INFO && m.contains("sync: remote origin")),
+        "{n:?}"
+    );
+    assert!(n.iter().all(|(_, l)| *l < WARN), "{n:?}");
 }

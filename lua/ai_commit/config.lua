@@ -38,6 +38,8 @@ M.defaults = {
   },
   native = nil, -- path of the native module (default: found next to the plugin)
   build = true, -- in a source checkout, build a missing or stale native module in the background
+  sync_on_open = true, -- reconcile a repository with its remote when a buffer of it is first entered
+  sync_interval = 0, -- minutes between background syncs of the repositories seen (0: off)
 }
 
 local local_types = {
@@ -51,6 +53,8 @@ local local_types = {
   journal = { "table" },
   native = { "string" },
   build = { "boolean" },
+  sync_on_open = { "boolean" },
+  sync_interval = { "number" },
 }
 
 local choices = {

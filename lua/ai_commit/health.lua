@@ -73,6 +73,15 @@ function M.check()
       h.error(text)
     end
   end
+  for root, r in pairs(ai._state.syncs) do
+    local ev = r.result
+    local text = ("last sync of %s (%s): %s"):format(root, os.date("%Y-%m-%d %H:%M", r.at), ev.ok and ev.text or ev.err)
+    if ev.ok or ev.quiet then
+      h.ok(text)
+    else
+      h.warn(text)
+    end
+  end
   if ai._state.prewarm_error then
     h.warn("pre-warming the model failed: " .. ai._state.prewarm_error)
   end

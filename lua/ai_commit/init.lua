@@ -47,6 +47,9 @@ local state = {
   waker_set = false,
   maps = {}, -- mappings we made, to remove on a second setup()
   prewarmed = {},
+  synced = {}, -- work tree → true once synced on open this session
+  syncs = {}, -- work tree → the last sync's result (and when)
+  said = {}, -- notes said once per session
 }
 
 --- Say `msg` on one line that fits the command line (ui.fit): never the
@@ -104,6 +107,30 @@ function M.setup(opts)
     end
   end, 0)
   local group = vim.api.nvim_create_augroup("ai_commit", { clear = true })
+  if resolved.sync_on_open then
+    vim.api.nvim_create_autocmd("BufEnter", {
+      group = group,
+      callback = function(ev)
+        M._sync_on_open(ev.buf)
+      end,
+    })
+  end
+  if state.sync_timer then
+    state.sync_timer:stop()
+    state.sync_timer:close()
+    state.sync_timer = nil
+  end
+  if resolved.sync_interval > 0 then
+    local ms = math.floor(resolved.sync_interval * 60000)
+    state.sync_timer = vim.uv.new_timer()
+    state.sync_timer:start(ms, ms, function()
+      vim.schedule(function()
+        for root in pairs(state.synced) do
+          M.sync({ dir = root })
+        end
+      end)
+    end)
+  end
   if resolved.prewarm then
     vim.api.nvim_create_autocmd("BufEnter", {
       group = group,
@@ -192,7 +219,9 @@ local function drain()
   for _, ev in ipairs(events) do
     local run = state.runs[ev.id]
     if ev.id == 0 then
-      if ev.type == "preload_failed" then
+      if ev.type == "sync_done" then
+        M._sync_done(ev)
+      elseif ev.type == "preload_failed" then
         state.prewarm_error = ev.reason
       elseif ev.type == "backup_done" then
         M._backup_done(ev.state)
@@ -448,6 +477,12 @@ function M.status()
       ),
     })
   end
+  for root, r in pairs(state.syncs) do
+    local ev = r.result
+    local text = ev.ok and (ev.fetch_only and ("fetched only (unsaved buffers): " .. ev.text) or ev.text)
+      or ev.err
+    table.insert(lines, { ("\nsync     %s %s: %s\n"):format(os.date("%H:%M", r.at), root, text), (not ev.ok and not ev.quiet) and "WarningMsg" or nil })
+  end
   local m, load_err = ensure_native()
   local b = native.build_state()
   if b then
@@ -570,6 +605,126 @@ function M._review(run, text)
   notify(":w commits this message, :q cancels")
 end
 
+--- The work tree holding file buffer `buf`, or nil.
+local function buffer_root(buf)
+  if vim.bo[buf].buftype ~= "" then
+    return nil
+  end
+  local name = vim.api.nvim_buf_get_name(buf)
+  if name == "" then
+    return nil
+  end
+  return vim.fs.root(vim.fn.fnamemodify(name, ":p:h"), ".git")
+end
+
+--- File buffers of work tree `root`: modified ones, and all.
+local function root_buffers(root)
+  local all, modified = {}, {}
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    local name = vim.api.nvim_buf_get_name(b)
+    if
+      vim.api.nvim_buf_is_loaded(b)
+      and vim.bo[b].buftype == ""
+      and name ~= ""
+      and name:sub(1, #root + 1) == root .. "/"
+    then
+      table.insert(all, b)
+      if vim.bo[b].modified then
+        table.insert(modified, b)
+      end
+    end
+  end
+  return all, modified
+end
+
+--- Reconcile a repository with its remote, in the background: `opts.dir`
+--- (default: the current buffer's). A repository with unsaved buffers is
+--- only fetched — a file must not change under unsaved text — and what
+--- waits is said once.
+function M.sync(opts)
+  opts = opts or {}
+  local dir = opts.dir or M._dir()
+  local root = vim.fs.root(dir, ".git") or dir
+  if not ensure_native() then
+    if opts.explicit then
+      M._native_unavailable(native.load_kind)
+    end
+    return
+  end
+  local _, modified = root_buffers(root)
+  local res = native.call("sync", { cwd = dir, fetch_only = #modified > 0 })
+  if not res.ok and opts.explicit then
+    notify(res.err, res.kind == "busy" and vim.log.levels.WARN or vim.log.levels.ERROR)
+  elseif res.ok then
+    state.sync_explicit = state.sync_explicit or {}
+    state.sync_explicit[res.repo] = opts.explicit
+  end
+end
+
+function M._sync_on_open(buf)
+  local root = buffer_root(buf)
+  if not root or state.synced[root] then
+    return
+  end
+  state.synced[root] = true
+  M.sync({ dir = root })
+end
+
+local function say_once(key, msg, level)
+  if not state.said[key] then
+    state.said[key] = true
+    notify(msg, level)
+  end
+end
+
+function M._sync_done(ev)
+  local root = ev.repo and tostring(ev.repo):gsub("/$", "") or "?"
+  state.syncs[root] = { at = os.time(), result = ev }
+  local explicit = state.sync_explicit and state.sync_explicit[ev.repo]
+  if state.sync_explicit then
+    state.sync_explicit[ev.repo] = nil
+  end
+  if not ev.ok then
+    -- An unmounted disk or no remote is a note; a conflict or a blocked
+    -- update is worth a warning (once), with the whole text in :AICommitStatus.
+    local level = ev.quiet and vim.log.levels.INFO or vim.log.levels.WARN
+    if explicit then
+      notify("sync: " .. ev.err, level)
+    else
+      say_once("sync-failed:" .. root .. (ev.quiet and ":quiet" or ""), "sync: " .. ev.err, level)
+    end
+    return
+  end
+  if ev.fetch_only then
+    if (ev.behind or 0) > 0 then
+      say_once(
+        "waiting:" .. root,
+        ("%d new commit(s) on the remote wait: a buffer here has unsaved changes; \\g brings them in"):format(ev.behind)
+      )
+    elseif explicit then
+      notify("sync: up to date (fetched; unsaved buffers here)")
+    end
+    return
+  end
+  if ev.changed then
+    -- The other machine's commits changed files on disk: reload what is open
+    -- and unmodified (`:checktime N` at once; a bare `:checktime` from Lua is
+    -- postponed).
+    local all = root_buffers(root)
+    for _, b in ipairs(all) do
+      if not vim.bo[b].modified then
+        pcall(vim.cmd, "checktime " .. b)
+      end
+    end
+    notify("synced: " .. ev.text)
+  elseif explicit then
+    notify("sync: " .. ev.text)
+  end
+  if ev.push and ev.push.status == "failed" then
+    say_once("sync-push:" .. root, "sync: not pushed: " .. ev.push.reason, vim.log.levels.WARN)
+  end
+end
+
 function M._prewarm(buf)
   if vim.bo[buf].buftype ~= "" then
     return
@@ -592,6 +747,7 @@ end
 
 -- For tests and :checkhealth.
 M._state = state
+M._buffer_root = buffer_root
 M._ensure_native = ensure_native
 M._cfg = cfg
 

@@ -44,7 +44,7 @@ use serde_json::{json, Value};
 pub const PROTOCOL: u32 = if cfg!(feature = "stale-protocol-for-tests") {
     1
 } else {
-    3
+    4
 };
 
 fn err(kind: &str, message: impl std::fmt::Display) -> String {
@@ -145,6 +145,13 @@ fn backup_status(args: &str) -> String {
     }
 }
 
+fn sync(args: &str) -> String {
+    match parse(args) {
+        Ok(v) => runs::sync(v),
+        Err(e) => e,
+    }
+}
+
 fn preload(args: &str) -> String {
     match parse(args) {
         Ok(v) => runs::preload(v),
@@ -181,6 +188,7 @@ fn ai_commit_native() -> nvim_oxi::Result<Dictionary> {
         ("drain", guarded("drain", drain)),
         ("doctor", guarded("doctor", doctor)),
         ("preload", guarded("preload", preload)),
+        ("sync", guarded("sync", sync)),
         ("backup", guarded("backup", backup)),
         ("backup_status", guarded("backup_status", backup_status)),
         ("set_waker", Object::from(set_waker)),

@@ -28,6 +28,8 @@ struct Active {
     repo: PathBuf,
     cancel: Cancel,
     review: Option<Sender<Option<String>>>,
+    /// A background sync (not a commit): one at a time per repository too.
+    sync: bool,
 }
 
 static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
@@ -137,7 +139,9 @@ pub fn start(v: Value) -> String {
         let Ok(mut active) = s.active.lock() else {
             return err("internal", "run table poisoned");
         };
-        if let Some((id, _)) = active.iter().find(|(_, a)| a.repo == repo) {
+        // A background sync does not make a press busy: the run waits for
+        // it (below), so a file opened and committed at once just works.
+        if let Some((id, _)) = active.iter().find(|(_, a)| a.repo == repo && !a.sync) {
             return json!({ "ok": false, "kind": "busy", "id": id,
                 "err": format!("a commit is already running for {}", repo.display()) })
             .to_string();
@@ -155,6 +159,7 @@ pub fn start(v: Value) -> String {
                 repo: repo.clone(),
                 cancel: cancel.clone(),
                 review: args.review.then_some(tx),
+                sync: false,
             },
         );
         (id, cancel, args.review.then_some(rx))
@@ -184,6 +189,22 @@ pub fn start(v: Value) -> String {
     json!({ "ok": true, "id": id, "repo": repo }).to_string()
 }
 
+/// Let a background sync of run `id`'s repository finish first (a local
+/// fetch: milliseconds; bounded, as the sync itself is).
+fn wait_for_sync(s: &Shared, id: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let syncing = s.active.lock().is_ok_and(|a| {
+            let repo = a.get(&id).map(|r| r.repo.clone());
+            a.values().any(|o| o.sync && Some(&o.repo) == repo.as_ref())
+        });
+        if !syncing {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn forget(id: u64) {
     if let Ok(mut a) = shared().active.lock() {
         a.remove(&id);
@@ -197,6 +218,7 @@ fn worker(
     review_rx: Option<std::sync::mpsc::Receiver<Option<String>>>,
 ) {
     let s = shared().clone();
+    wait_for_sync(&s, id);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut on_event = |ev: ai_commit::Event| push(events::event(id, &ev));
         let mut review = |msg: &str| -> ai_commit::Result<Option<String>> {
@@ -366,4 +388,136 @@ pub fn preload(v: Value) -> String {
         }
     });
     json!({ "ok": true }).to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncArgs {
+    cwd: PathBuf,
+    /// Only fetch (a buffer of the repository has unsaved changes: its file
+    /// must not change under it); say what is waiting.
+    #[serde(default)]
+    fetch_only: bool,
+    /// Push what is pending after the sync (as `ai-commit sync`).
+    #[serde(default = "yes")]
+    push: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reconcile the repository of `cwd` with its remote in the background
+/// (`:AICommitSync`, and when a buffer of it is first entered): fetch;
+/// fast-forward or replay local commits (the core's sync, which never
+/// overwrites an uncommitted change); push what is pending. The result comes
+/// as a `sync_done` event (id 0). Skipped while a commit runs for that
+/// repository (its push syncs anyway).
+pub fn sync(v: Value) -> String {
+    let args: SyncArgs = match serde_json::from_value(v) {
+        Ok(a) => a,
+        Err(e) => return err("bad_args", format!("sync: {e}")),
+    };
+    let repo = match ai_commit::git::Repo::discover(&args.cwd) {
+        Ok(r) => r,
+        Err(e) => return err(e.kind(), e),
+    };
+    let workdir = repo.workdir.clone();
+    let s = shared().clone();
+    let id = {
+        let Ok(mut active) = s.active.lock() else {
+            return err("internal", "run table poisoned");
+        };
+        if active.values().any(|a| a.repo == workdir) {
+            return json!({ "ok": false, "kind": "busy",
+                "err": format!("a commit or sync is running for {}", workdir.display()) })
+            .to_string();
+        }
+        let id = {
+            let mut n = s.next_id.lock().unwrap_or_else(|p| p.into_inner());
+            *n += 1;
+            *n
+        };
+        active.insert(
+            id,
+            Active {
+                repo: workdir.clone(),
+                cancel: Cancel::new(),
+                review: None,
+                sync: true,
+            },
+        );
+        id
+    };
+    let spawned = std::thread::Builder::new()
+        .name(format!("ai-commit-sync-{id}"))
+        .spawn(move || {
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync_worker(&repo, &args)))
+                    .unwrap_or_else(|_| {
+                        json!({ "ok": false, "quiet": false,
+                            "err": "internal error in ai-commit's sync (a bug; please report it); nothing was changed" })
+                    });
+            forget(id);
+            let mut ev = result;
+            ev["id"] = 0.into();
+            ev["type"] = "sync_done".into();
+            ev["repo"] = json!(repo.workdir);
+            push(ev);
+        });
+    if let Err(e) = spawned {
+        forget(id);
+        return err("internal", format!("cannot start a thread: {e}"));
+    }
+    json!({ "ok": true, "repo": workdir }).to_string()
+}
+
+fn sync_worker(repo: &ai_commit::git::Repo, args: &SyncArgs) -> Value {
+    use ai_commit::git::remote::PushError;
+    use ai_commit::git::sync::{SyncError, Synced};
+    // Nothing to reconcile without a remote, a branch, or in the middle of a
+    // merge: quiet notes, not errors (the user did not ask for a sync).
+    if let Err(e) = repo.check_state() {
+        return json!({ "ok": false, "quiet": true, "err": e.to_string() });
+    }
+    let quiet = |e: &SyncError| {
+        matches!(
+            e,
+            SyncError::Remote(
+                PushError::Unreachable { .. } | PushError::NoRemote { .. } | PushError::Detached
+            )
+        )
+    };
+    if args.fetch_only {
+        let fetched = ai_commit::git::remote::push_target(repo)
+            .map_err(SyncError::Remote)
+            .and_then(|t| ai_commit::git::sync::fetch(repo, &t).map_err(SyncError::Remote));
+        return match fetched {
+            Err(e) => json!({ "ok": false, "quiet": quiet(&e), "err": e.to_string() }),
+            Ok(()) => {
+                let behind = ai_commit::status::status(repo)
+                    .map(|s| s.behind)
+                    .unwrap_or(0);
+                json!({ "ok": true, "fetch_only": true, "behind": behind,
+                    "text": format!("{behind} new commit(s) on the remote wait") })
+            }
+        };
+    }
+    match ai_commit::git::sync::sync(repo) {
+        Err(e) => json!({ "ok": false, "quiet": quiet(&e), "err": e.to_string() }),
+        Ok(synced) => {
+            let changed = matches!(
+                synced,
+                Synced::FastForwarded { .. } | Synced::Rebased { .. }
+            );
+            let mut v = json!({ "ok": true, "sync": synced, "text": synced.to_string(), "changed": changed });
+            if args.push && matches!(synced, Synced::Ahead { .. } | Synced::Rebased { .. }) {
+                v["push"] = match ai_commit::git::push::push(repo) {
+                    Ok(r) => json!({ "status": "pushed", "commits": r.commits }),
+                    Err(e) => json!({ "status": "failed", "reason": e.to_string() }),
+                };
+            }
+            v
+        }
+    }
 }

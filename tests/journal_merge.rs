@@ -395,3 +395,48 @@ fn insert_only_merges_equal_git_union_and_everything_else_is_refused() {
     eprintln!("merged {merged}, refused {refused}, identical blocks kept once {both_at_one_point}");
     assert!(merged > 600 && refused > 300, "both kinds generated");
 }
+
+#[test]
+fn an_unmounted_remote_is_a_quiet_note_and_status_shows_the_last_sync() {
+    let (_f, sb) = setup();
+    let lap = machine(&sb, "laptop");
+    write_entry(&lap, "laptop");
+    sb.git_ok(&lap, &["commit", "-qam", "laptop"]);
+    // The disk is unmounted: the bare path is gone.
+    let away = sb.dir.path().join("unmounted.git");
+    std::fs::rename(&sb.bare, &away).unwrap();
+    let r = ai_in(&sb, &lap, &["sync"]);
+    assert_eq!(r.code, 4, "not synced, nothing lost: {}", r.stderr);
+    assert!(r.stderr.starts_with("note: not synced: "), "{}", r.stderr);
+    assert!(!r.stderr.contains("error"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    let r = ai_in(&sb, &lap, &["sync", "--json"]);
+    assert_eq!(r.code, 4);
+    assert_eq!(r.json()["sync"]["sync"], "unreachable", "{}", r.stdout);
+    let st = ai_in(&sb, &lap, &["status"]);
+    assert!(
+        st.stdout.contains("last sync: remote not reachable"),
+        "{}",
+        st.stdout
+    );
+    let j = ai_in(&sb, &lap, &["status", "--json"]).json();
+    assert_eq!(j["last_sync"]["unreachable"], true);
+    // Mounted again, with an entry from the desktop meanwhile.
+    std::fs::rename(&away, &sb.bare).unwrap();
+    write_entry(&sb.work, "desktop");
+    ai_in(&sb, &sb.work, &["-m", "desktop", "journal.md"]).ok();
+    ai_in(&sb, &lap, &["sync"]).ok();
+    let st = ai_in(&sb, &lap, &["status"]);
+    assert!(
+        st.stdout.contains("last sync: ok")
+            && st
+                .stdout
+                .contains("kept both sides' new lines in journal.md"),
+        "{}",
+        st.stdout
+    );
+    assert_eq!(
+        sb.git_ok(&sb.bare, &["show", "main:journal.md"]),
+        expected(&["desktop".into(), "laptop".into()])
+    );
+}

@@ -99,6 +99,71 @@ pub enum SyncError {
     },
 }
 
+impl SyncError {
+    /// The remote is not there (a local bare repository whose disk is not
+    /// mounted): nothing to worry about, the next sync catches up. A
+    /// background sync shows this as a quiet note, not an error.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, SyncError::Remote(PushError::Unreachable { .. }))
+    }
+}
+
+/// The last sync, as recorded in `.git/ai-commit/last-sync.json` (shown by
+/// `ai-commit status`; a background sync's caller reads it the same way).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct LastSync {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    pub ok: bool,
+    /// What it did ([`Synced`]'s text), when it worked.
+    pub result: Option<String>,
+    /// Why it stopped, when it did not.
+    pub error: Option<String>,
+    /// It stopped only because the remote was not reachable.
+    #[serde(default)]
+    pub unreachable: bool,
+}
+
+fn last_sync_file(repo: &Repo) -> std::path::PathBuf {
+    repo.git
+        .commondir()
+        .join("ai-commit")
+        .join("last-sync.json")
+}
+
+fn record(repo: &Repo, outcome: &Result<Synced, SyncError>) {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let last = LastSync {
+        at,
+        ok: outcome.is_ok(),
+        result: outcome.as_ref().ok().map(|s| s.to_string()),
+        error: outcome.as_ref().err().map(|e| e.to_string()),
+        unreachable: outcome.as_ref().err().is_some_and(|e| e.is_unreachable()),
+    };
+    let path = last_sync_file(repo);
+    // Best effort: status information must never fail a sync.
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(text) = serde_json::to_string(&last) {
+        // Concurrent runs each write their own file, renamed into place.
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+}
+
+/// The last recorded sync, if any.
+pub fn last_sync(repo: &Repo) -> Option<LastSync> {
+    std::fs::read_to_string(last_sync_file(repo))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
 fn git_err(context: &str) -> impl Fn(git2::Error) -> SyncError + '_ {
     move |source| SyncError::Git {
         context: context.to_string(),
@@ -167,8 +232,9 @@ pub type Replayed = Vec<(Oid, Oid)>;
 /// copies (so a run can report the commit that is really on the branch).
 pub fn sync_mapped(repo: &Repo) -> Result<(Synced, Replayed), SyncError> {
     let mut replayed = Replayed::new();
-    let synced = sync_inner(repo, &mut replayed)?;
-    Ok((synced, replayed))
+    let synced = sync_inner(repo, &mut replayed);
+    record(repo, &synced);
+    Ok((synced?, replayed))
 }
 
 fn sync_inner(repo: &Repo, replayed: &mut Replayed) -> Result<Synced, SyncError> {

@@ -1,11 +1,12 @@
 //! `ai-commit status`: where the branch stands against its remote, and how
-//! the last push went.
+//! the last push and the last sync went.
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::git::push::{last_push, LastPush};
 use crate::git::remote::push_target;
+use crate::git::sync::{last_sync, LastSync};
 use crate::git::Repo;
 
 #[derive(Debug, Clone, Serialize)]
@@ -19,6 +20,8 @@ pub struct Status {
     /// Commits on the remote not here (as of the last fetch).
     pub behind: usize,
     pub last_push: Option<LastPush>,
+    /// The last sync (`ai-commit sync`, or the one inside a push).
+    pub last_sync: Option<LastSync>,
     /// Why there is no remote to compare with, if there is none.
     pub remote_problem: Option<String>,
 }
@@ -32,6 +35,7 @@ pub fn status(repo: &Repo) -> Result<Status> {
         ahead: 0,
         behind: 0,
         last_push: last_push(repo),
+        last_sync: last_sync(repo),
         remote_problem: None,
     };
     match push_target(repo) {

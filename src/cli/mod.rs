@@ -299,6 +299,25 @@ fn run_sync(common: &Common, cwd: &std::path::Path, no_push: bool) -> i32 {
     }
     let synced = match ai_commit::git::sync::sync(&repo) {
         Ok(s) => s,
+        // A missing remote (its disk unmounted) is the normal state of a
+        // laptop away from home: a short note and exit 4 ("not pushed"),
+        // nothing to alarm a background caller.
+        Err(e) if e.is_unreachable() => {
+            let note = format!("not synced: {e}");
+            if common.format() == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ok": true,
+                        "sync": { "sync": "unreachable", "note": note },
+                        "push": { "status": "skipped" },
+                    })
+                );
+            } else if !common.quiet {
+                eprintln!("note: {note}");
+            }
+            return EXIT_NOT_PUSHED;
+        }
         Err(e) => {
             if common.format() == Format::Json {
                 println!("{}", json_err("sync", &e.to_string()));
@@ -373,6 +392,24 @@ fn run_status(common: &Common, cwd: &std::path::Path) -> i32 {
             p.error.clone().unwrap_or_default()
         ),
         None => println!("last push: none recorded"),
+    }
+    match &s.last_sync {
+        Some(l) if l.ok => println!(
+            "last sync: ok ({}): {}",
+            ago(l.at),
+            l.result.clone().unwrap_or_default()
+        ),
+        Some(l) if l.unreachable => println!(
+            "last sync: remote not reachable ({}): {}",
+            ago(l.at),
+            l.error.clone().unwrap_or_default()
+        ),
+        Some(l) => println!(
+            "last sync: FAILED ({}): {}",
+            ago(l.at),
+            l.error.clone().unwrap_or_default()
+        ),
+        None => println!("last sync: none recorded"),
     }
     EXIT_OK
 }

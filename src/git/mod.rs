@@ -4,6 +4,7 @@ pub mod client_hooks;
 pub mod commit;
 pub mod diff;
 pub mod lock;
+pub mod merge;
 pub mod publish;
 pub mod push;
 pub mod remote;

@@ -8,11 +8,16 @@
 //! - the rebase runs in memory, so a conflict leaves no half-applied rebase:
 //!   the branch simply stays where it was, every commit where it was, and the
 //!   message says how to finish by hand.
+//!
+//! A conflict where both sides only inserted lines into a journal file (two
+//! machines' new entries at the same place) is not a conflict: the replay
+//! keeps both entries and goes on ([`super::merge`]).
 
 use git2::build::CheckoutBuilder;
 use git2::{ErrorCode, Oid, RebaseOptions};
 use serde::Serialize;
 
+use super::merge;
 use super::remote::{local_path, push_target, PushError, PushTarget};
 use super::Repo;
 
@@ -33,6 +38,10 @@ pub enum Synced {
     Rebased {
         ours: usize,
         theirs: usize,
+        /// Files where both sides had inserted lines at the same place and
+        /// both insertions were kept ([`super::merge`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        merged: Vec<String>,
     },
     /// The remote has no such branch yet (a push creates it).
     NoRemoteBranch,
@@ -46,10 +55,20 @@ impl std::fmt::Display for Synced {
             Synced::FastForwarded { commits } => {
                 write!(f, "fast-forwarded {commits} commit(s) from the remote")
             }
-            Synced::Rebased { ours, theirs } => write!(
-                f,
-                "replayed {ours} local commit(s) on top of {theirs} from the remote"
-            ),
+            Synced::Rebased {
+                ours,
+                theirs,
+                merged,
+            } => {
+                write!(
+                    f,
+                    "replayed {ours} local commit(s) on top of {theirs} from the remote"
+                )?;
+                if !merged.is_empty() {
+                    write!(f, " (kept both sides' new lines in {})", merged.join(", "))?;
+                }
+                Ok(())
+            }
             Synced::NoRemoteBranch => write!(f, "the remote has no such branch yet"),
         }
     }
@@ -78,6 +97,71 @@ pub enum SyncError {
         #[source]
         source: git2::Error,
     },
+}
+
+impl SyncError {
+    /// The remote is not there (a local bare repository whose disk is not
+    /// mounted): nothing to worry about, the next sync catches up. A
+    /// background sync shows this as a quiet note, not an error.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, SyncError::Remote(PushError::Unreachable { .. }))
+    }
+}
+
+/// The last sync, as recorded in `.git/ai-commit/last-sync.json` (shown by
+/// `ai-commit status`; a background sync's caller reads it the same way).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct LastSync {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    pub ok: bool,
+    /// What it did ([`Synced`]'s text), when it worked.
+    pub result: Option<String>,
+    /// Why it stopped, when it did not.
+    pub error: Option<String>,
+    /// It stopped only because the remote was not reachable.
+    #[serde(default)]
+    pub unreachable: bool,
+}
+
+fn last_sync_file(repo: &Repo) -> std::path::PathBuf {
+    repo.git
+        .commondir()
+        .join("ai-commit")
+        .join("last-sync.json")
+}
+
+fn record(repo: &Repo, outcome: &Result<Synced, SyncError>) {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let last = LastSync {
+        at,
+        ok: outcome.is_ok(),
+        result: outcome.as_ref().ok().map(|s| s.to_string()),
+        error: outcome.as_ref().err().map(|e| e.to_string()),
+        unreachable: outcome.as_ref().err().is_some_and(|e| e.is_unreachable()),
+    };
+    let path = last_sync_file(repo);
+    // Best effort: status information must never fail a sync.
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(text) = serde_json::to_string(&last) {
+        // Concurrent runs each write their own file, renamed into place.
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+}
+
+/// The last recorded sync, if any.
+pub fn last_sync(repo: &Repo) -> Option<LastSync> {
+    std::fs::read_to_string(last_sync_file(repo))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
 }
 
 fn git_err(context: &str) -> impl Fn(git2::Error) -> SyncError + '_ {
@@ -148,8 +232,9 @@ pub type Replayed = Vec<(Oid, Oid)>;
 /// copies (so a run can report the commit that is really on the branch).
 pub fn sync_mapped(repo: &Repo) -> Result<(Synced, Replayed), SyncError> {
     let mut replayed = Replayed::new();
-    let synced = sync_inner(repo, &mut replayed)?;
-    Ok((synced, replayed))
+    let synced = sync_inner(repo, &mut replayed);
+    record(repo, &synced);
+    Ok((synced?, replayed))
 }
 
 fn sync_inner(repo: &Repo, replayed: &mut Replayed) -> Result<Synced, SyncError> {
@@ -182,11 +267,15 @@ fn sync_inner(repo: &Repo, replayed: &mut Replayed) -> Result<Synced, SyncError>
             Ok(Synced::FastForwarded { commits: behind })
         }
         _ => {
-            let tip = rebase_in_memory(repo, &target, ours, theirs, replayed)?;
+            let mut merged = Vec::new();
+            let tip = rebase_in_memory(repo, &target, ours, theirs, replayed, &mut merged)?;
             fast_forward(repo, &target, Some(ours), tip)?;
+            merged.sort();
+            merged.dedup();
             Ok(Synced::Rebased {
                 ours: ahead,
                 theirs: behind,
+                merged,
             })
         }
     }
@@ -243,13 +332,16 @@ fn fast_forward(
 }
 
 /// Replay `ours`' commits since the merge base onto `theirs`, in memory.
-/// Returns the new tip; on conflict, nothing was written anywhere.
+/// Returns the new tip; on conflict, nothing was written anywhere (but
+/// unreferenced objects). Files whose conflicts were only both sides'
+/// insertions, kept by [`resolve_insertions`], are added to `merged`.
 fn rebase_in_memory(
     repo: &Repo,
     target: &PushTarget,
     ours: Oid,
     theirs: Oid,
     replayed: &mut Replayed,
+    merged: &mut Vec<String>,
 ) -> Result<Oid, SyncError> {
     let git = &repo.git;
     let sig = repo.signature().map_err(|e| SyncError::LocalChanges {
@@ -269,9 +361,16 @@ fn rebase_in_memory(
     let mut tip = theirs;
     while let Some(op) = rebase.next() {
         let original = op.map_err(git_err("cannot replay a commit"))?.id();
-        let index = rebase
+        let mut index = rebase
             .inmemory_index()
             .map_err(git_err("cannot replay a commit"))?;
+        // The in-memory index is the rebase's own (shared, not a copy): what
+        // is resolved here is what `rebase.commit` writes.
+        if index.has_conflicts() {
+            if let Some(paths) = resolve_insertions(repo, &mut index) {
+                merged.extend(paths);
+            }
+        }
         if index.has_conflicts() {
             let mut paths: Vec<String> = index
                 .conflicts()
@@ -296,13 +395,70 @@ fn rebase_in_memory(
             });
         }
         // None: keep each commit's author and message.
-        tip = rebase
-            .commit(None, &sig, None)
-            .map_err(git_err("cannot write a replayed commit"))?;
+        match rebase.commit(None, &sig, None) {
+            Ok(id) => tip = id,
+            // Its change is already there (both sides inserted the very
+            // same lines): nothing left to replay, as `git rebase` drops it.
+            Err(e) if e.code() == ErrorCode::Applied => {}
+            Err(e) => return Err(git_err("cannot write a replayed commit")(e)),
+        }
         replayed.push((original, tip));
     }
     rebase
         .finish(Some(&sig))
         .map_err(git_err("cannot finish the rebase"))?;
     Ok(tip)
+}
+
+/// Resolve every conflict of one replayed commit with
+/// [`merge::merge_insertions`], or none: `None` when any conflicted file
+/// does not qualify (not a journal file per [`merge::policy`], not a plain
+/// file with the same path and mode on all three sides, or not insert-only
+/// on both sides). Returns the merged paths; `index` is changed only when
+/// every conflict qualified.
+fn resolve_insertions(repo: &Repo, index: &mut git2::Index) -> Option<Vec<String>> {
+    let conflicts: Vec<git2::IndexConflict> =
+        index.conflicts().ok()?.collect::<Result<_, _>>().ok()?;
+    let mut resolved = Vec::new();
+    for c in &conflicts {
+        let (Some(base), Some(remote), Some(local)) = (&c.ancestor, &c.our, &c.their) else {
+            // Added on both sides, or deleted on one: not insertions.
+            return None;
+        };
+        let plain = |m: u32| m == 0o100644 || m == 0o100755;
+        if base.path != remote.path
+            || base.path != local.path
+            || base.mode != remote.mode
+            || base.mode != local.mode
+            || !plain(base.mode)
+        {
+            return None;
+        }
+        let path = String::from_utf8(local.path.clone()).ok()?;
+        let layout = merge::policy(&repo.git, &path)?;
+        let blob = |e: &git2::IndexEntry| repo.git.find_blob(e.id).ok();
+        let (b, r, l) = (blob(base)?, blob(remote)?, blob(local)?);
+        let text = merge::merge_insertions(b.content(), r.content(), l.content(), layout).ok()?;
+        let entry = git2::IndexEntry {
+            ctime: git2::IndexTime::new(0, 0),
+            mtime: git2::IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: local.mode,
+            uid: 0,
+            gid: 0,
+            file_size: u32::try_from(text.len()).unwrap_or(u32::MAX),
+            id: repo.git.blob(&text).ok()?,
+            // Stage 0, a resolved entry (`add` sets the path length).
+            flags: 0,
+            flags_extended: 0,
+            path: local.path.clone(),
+        };
+        resolved.push((path, entry));
+    }
+    for (path, entry) in &resolved {
+        index.conflict_remove(std::path::Path::new(path)).ok()?;
+        index.add(entry).ok()?;
+    }
+    Some(resolved.into_iter().map(|(p, _)| p).collect())
 }

@@ -79,6 +79,8 @@
             "concurrency"
             "--test"
             "hostile_cases"
+            "--test"
+            "journal_merge"
           ];
           # The tests run a loopback Ollama server.
           __darwinAllowLocalNetworking = true;

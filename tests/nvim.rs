@@ -1637,7 +1637,7 @@ fn an_unmounted_remote_is_only_a_note(nv: Nvim) {
 require("ai_commit").setup({})
 vim.cmd("edit journal.md")
 H.wait(function()
-  return next(require("ai_commit")._state.syncs) ~= nil
+  return next(require("ai_commit.sync").results()) ~= nil
 end, 20000, function()
   H.finish({})
 end)

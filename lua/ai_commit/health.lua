@@ -73,9 +73,10 @@ function M.check()
       h.error(text)
     end
   end
-  for root, r in pairs(ai._state.syncs) do
+  local sync = require("ai_commit.sync")
+  for root, r in pairs(sync.results()) do
     local ev = r.result
-    local text = ("last sync of %s (%s): %s"):format(root, os.date("%Y-%m-%d %H:%M", r.at), ev.ok and ev.text or ev.err)
+    local text = ("last sync of %s (%s): %s"):format(root, os.date("%Y-%m-%d %H:%M", r.at), sync.describe(ev))
     if ev.ok or ev.quiet then
       h.ok(text)
     else

@@ -35,6 +35,8 @@ end
 local config = require("ai_commit.config")
 local native = require("ai_commit.native")
 local ui = require("ai_commit.ui")
+local repo = require("ai_commit.repo")
+local sync = require("ai_commit.sync")
 
 local M = {}
 
@@ -47,9 +49,6 @@ local state = {
   waker_set = false,
   maps = {}, -- mappings we made, to remove on a second setup()
   prewarmed = {},
-  synced = {}, -- work tree → true once synced on open this session
-  syncs = {}, -- work tree → the last sync's result (and when)
-  said = {}, -- notes said once per session
 }
 
 --- Say `msg` on one line that fits the command line (ui.fit): never the
@@ -111,7 +110,10 @@ function M.setup(opts)
     vim.api.nvim_create_autocmd("BufEnter", {
       group = group,
       callback = function(ev)
-        M._sync_on_open(ev.buf)
+        local root = repo.of_buffer(ev.buf)
+        if root and sync.first_visit(root) then
+          M.sync({ dir = root })
+        end
       end,
     })
   end
@@ -125,7 +127,7 @@ function M.setup(opts)
     state.sync_timer = vim.uv.new_timer()
     state.sync_timer:start(ms, ms, function()
       vim.schedule(function()
-        for root in pairs(state.synced) do
+        for _, root in ipairs(sync.seen()) do
           M.sync({ dir = root })
         end
       end)
@@ -175,11 +177,7 @@ function handlers.done(run, ev, id)
     -- The other machine's commits changed files on disk: reload what is open
     -- (`:checktime N` at once; a bare `:checktime` from Lua is postponed).
     table.insert(extra, "synced first: " .. push.synced)
-    for _, b in ipairs(vim.api.nvim_list_bufs()) do
-      if vim.api.nvim_buf_is_loaded(b) and vim.bo[b].buftype == "" and vim.api.nvim_buf_get_name(b) ~= "" then
-        pcall(vim.cmd, "checktime " .. b)
-      end
-    end
+    repo.reload(run.repo)
   end
   local backup_warning = ev.outcome.backup and ev.outcome.backup:find("not scheduled", 1, true)
   if backup_warning then
@@ -220,7 +218,7 @@ local function drain()
     local run = state.runs[ev.id]
     if ev.id == 0 then
       if ev.type == "sync_done" then
-        M._sync_done(ev)
+        sync.done(ev, notify)
       elseif ev.type == "preload_failed" then
         state.prewarm_error = ev.reason
       elseif ev.type == "backup_done" then
@@ -246,32 +244,6 @@ function ensure_native()
     state.waker_set = true
   end
   return m
-end
-
---- Write every modified file buffer inside the work tree that holds `dir`
---- (what `:AICommit all` is about to commit).
-local function save_repository_buffers(dir)
-  local root = vim.fs.root(dir, ".git")
-  if not root then
-    return true -- not a repository: the run says so
-  end
-  for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    local name = vim.api.nvim_buf_get_name(b)
-    if
-      vim.api.nvim_buf_is_loaded(b)
-      and vim.bo[b].buftype == ""
-      and vim.bo[b].modified
-      and name:sub(1, #root + 1) == root .. "/"
-    then
-      local ok, err = pcall(vim.api.nvim_buf_call, b, function()
-        vim.cmd("silent write")
-      end)
-      if not ok then
-        return false, ("%s: %s"):format(name, err)
-      end
-    end
-  end
-  return true
 end
 
 --- Commit the current buffer's file (or, with { all = true }, every tracked change).
@@ -301,7 +273,7 @@ function M.commit(opts)
   -- directory only for a buffer that is not a file), like \g does.
   local dir = M._dir()
   if opts.all and c.save then
-    local ok, err = save_repository_buffers(dir)
+    local ok, err = repo.save_buffers(dir)
     if not ok then
       notify("could not save a buffer, nothing committed: " .. tostring(err), vim.log.levels.ERROR)
       return
@@ -334,7 +306,14 @@ function M.commit(opts)
     end
     return
   end
-  state.runs[res.id] = { id = res.id, started = vim.uv.hrtime(), text = "", events = {}, ui = ui.open(c.display) }
+  state.runs[res.id] = {
+    id = res.id,
+    repo = tostring(res.repo):gsub("/$", ""),
+    started = vim.uv.hrtime(),
+    text = "",
+    events = {},
+    ui = ui.open(c.display),
+  }
   ui.update(state.runs[res.id].ui, "staging…")
 end
 
@@ -477,11 +456,11 @@ function M.status()
       ),
     })
   end
-  for root, r in pairs(state.syncs) do
-    local ev = r.result
-    local text = ev.ok and (ev.fetch_only and ("fetched only (unsaved buffers): " .. ev.text) or ev.text)
-      or ev.err
-    table.insert(lines, { ("\nsync     %s %s: %s\n"):format(os.date("%H:%M", r.at), root, text), (not ev.ok and not ev.quiet) and "WarningMsg" or nil })
+  for root, r in pairs(sync.results()) do
+    table.insert(lines, {
+      ("\nsync     %s %s: %s\n"):format(os.date("%H:%M", r.at), root, sync.describe(r.result)),
+      (not r.result.ok and not r.result.quiet) and "WarningMsg" or nil,
+    })
   end
   local m, load_err = ensure_native()
   local b = native.build_state()
@@ -605,124 +584,17 @@ function M._review(run, text)
   notify(":w commits this message, :q cancels")
 end
 
---- The work tree holding file buffer `buf`, or nil.
-local function buffer_root(buf)
-  if vim.bo[buf].buftype ~= "" then
-    return nil
-  end
-  local name = vim.api.nvim_buf_get_name(buf)
-  if name == "" then
-    return nil
-  end
-  return vim.fs.root(vim.fn.fnamemodify(name, ":p:h"), ".git")
-end
-
---- File buffers of work tree `root`: modified ones, and all.
-local function root_buffers(root)
-  local all, modified = {}, {}
-  for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    local name = vim.api.nvim_buf_get_name(b)
-    if
-      vim.api.nvim_buf_is_loaded(b)
-      and vim.bo[b].buftype == ""
-      and name ~= ""
-      and name:sub(1, #root + 1) == root .. "/"
-    then
-      table.insert(all, b)
-      if vim.bo[b].modified then
-        table.insert(modified, b)
-      end
-    end
-  end
-  return all, modified
-end
-
---- Reconcile a repository with its remote, in the background: `opts.dir`
---- (default: the current buffer's). A repository with unsaved buffers is
---- only fetched — a file must not change under unsaved text — and what
---- waits is said once.
+--- Reconcile a repository with its remote in the background (see
+--- lua/ai_commit/sync.lua); `opts.dir` defaults to the current buffer's.
 function M.sync(opts)
   opts = opts or {}
-  local dir = opts.dir or M._dir()
-  local root = vim.fs.root(dir, ".git") or dir
   if not ensure_native() then
     if opts.explicit then
       M._native_unavailable(native.load_kind)
     end
     return
   end
-  local _, modified = root_buffers(root)
-  local res = native.call("sync", { cwd = dir, fetch_only = #modified > 0 })
-  if not res.ok and opts.explicit then
-    notify(res.err, res.kind == "busy" and vim.log.levels.WARN or vim.log.levels.ERROR)
-  elseif res.ok then
-    state.sync_explicit = state.sync_explicit or {}
-    state.sync_explicit[res.repo] = opts.explicit
-  end
-end
-
-function M._sync_on_open(buf)
-  local root = buffer_root(buf)
-  if not root or state.synced[root] then
-    return
-  end
-  state.synced[root] = true
-  M.sync({ dir = root })
-end
-
-local function say_once(key, msg, level)
-  if not state.said[key] then
-    state.said[key] = true
-    notify(msg, level)
-  end
-end
-
-function M._sync_done(ev)
-  local root = ev.repo and tostring(ev.repo):gsub("/$", "") or "?"
-  state.syncs[root] = { at = os.time(), result = ev }
-  local explicit = state.sync_explicit and state.sync_explicit[ev.repo]
-  if state.sync_explicit then
-    state.sync_explicit[ev.repo] = nil
-  end
-  if not ev.ok then
-    -- An unmounted disk or no remote is a note; a conflict or a blocked
-    -- update is worth a warning (once), with the whole text in :AICommitStatus.
-    local level = ev.quiet and vim.log.levels.INFO or vim.log.levels.WARN
-    if explicit then
-      notify("sync: " .. ev.err, level)
-    else
-      say_once("sync-failed:" .. root .. (ev.quiet and ":quiet" or ""), "sync: " .. ev.err, level)
-    end
-    return
-  end
-  if ev.fetch_only then
-    if (ev.behind or 0) > 0 then
-      say_once(
-        "waiting:" .. root,
-        ("%d new commit(s) on the remote wait: a buffer here has unsaved changes; \\g brings them in"):format(ev.behind)
-      )
-    elseif explicit then
-      notify("sync: up to date (fetched; unsaved buffers here)")
-    end
-    return
-  end
-  if ev.changed then
-    -- The other machine's commits changed files on disk: reload what is open
-    -- and unmodified (`:checktime N` at once; a bare `:checktime` from Lua is
-    -- postponed).
-    local all = root_buffers(root)
-    for _, b in ipairs(all) do
-      if not vim.bo[b].modified then
-        pcall(vim.cmd, "checktime " .. b)
-      end
-    end
-    notify("synced: " .. ev.text)
-  elseif explicit then
-    notify("sync: " .. ev.text)
-  end
-  if ev.push and ev.push.status == "failed" then
-    say_once("sync-push:" .. root, "sync: not pushed: " .. ev.push.reason, vim.log.levels.WARN)
-  end
+  sync.start(opts.dir or M._dir(), opts.explicit, notify)
 end
 
 function M._prewarm(buf)
@@ -747,7 +619,6 @@ end
 
 -- For tests and :checkhealth.
 M._state = state
-M._buffer_root = buffer_root
 M._ensure_native = ensure_native
 M._cfg = cfg
 

@@ -1161,6 +1161,14 @@ ai.setup({{}})
 vim.cmd("edit journal.md")
 vim.api.nvim_buf_set_lines(0, -1, -1, false, {{ "Walked along the river; herons." }})
 local stop = H.lateness()
+local float_text = ""
+vim.defer_fn(function()
+  for _, w in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(w).relative ~= "" then
+      float_text = table.concat(vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false), "\n")
+    end
+  end
+end, 700)
 vim.defer_fn(function()
   local building = ai.statusline()
   vim.api.nvim_feedkeys("\\g", "mx", false)
@@ -1169,7 +1177,12 @@ vim.defer_fn(function()
   end, 30000, function()
     vim.api.nvim_feedkeys("\\g", "mx", false)
     H.wait_run(nil, 20000, function(last)
+      local floats = 0
+      for _, w in ipairs(vim.api.nvim_list_wins()) do
+        if vim.api.nvim_win_get_config(w).relative ~= "" then floats = floats + 1 end
+      end
       H.finish({{ run = H.summary(last), building = building, max_late = stop(),
+        float_text = float_text, floats = floats,
         path = require("ai_commit.native").path(),
         tags = vim.uv.fs_stat({tags:?}) ~= nil }})
     end)
@@ -1213,6 +1226,14 @@ end, 100)
             .starts_with("ai-commit: building"),
         "{v}"
     );
+    assert!(
+        v["float_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("building the native module: "),
+        "progress in the float: {v}"
+    );
+    assert_eq!(v["floats"], 0, "the progress float closed: {v}");
     assert_eq!(v["run"]["outcome"]["message"], MSG, "{v}");
     assert_eq!(sb.last_message(&sb.bare), MSG, "pushed");
     assert_eq!(

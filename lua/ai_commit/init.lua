@@ -367,7 +367,10 @@ end
 --- Build the native module in the background (a source checkout whose
 --- module is missing or stale); say when it starts and how it ended.
 function M._build()
+  -- Progress where a run's message streams (float, command line, or not at all).
+  local shown = ui.open(cfg().display)
   local started = native.build(function(b)
+    ui.close(shown)
     if b.ok then
       local m = ensure_native()
       if m then
@@ -378,7 +381,12 @@ function M._build()
     else
       notify(("building the native module failed (exit %s); :checkhealth ai_commit shows why"):format(b.code), vim.log.levels.ERROR)
     end
+  end, function(b)
+    ui.update(shown, ("building the native module: %d crates (%s)…"):format(b.crates, b.crate or ""))
   end)
+  if not started then
+    ui.close(shown)
+  end
   if started then
     notify("building the native module in the background (first start after install or update; a few minutes)")
   end

@@ -219,9 +219,10 @@ function M.build_state()
   return building
 end
 
---- Start building; `on_done(state)` runs on the main loop when it ends.
---- Never blocks: cargo runs as a job; its progress is counted from stderr.
-function M.build(on_done)
+--- Start building; `on_done(state)` runs on the main loop when it ends,
+--- `on_progress(state)` (optional) as crates are compiled. Never blocks:
+--- cargo runs as a job; its progress is counted from stderr.
+function M.build(on_done, on_progress)
   if building and not building.done then
     return false, "already building"
   end
@@ -241,6 +242,14 @@ function M.build(on_done)
         for line in data:gmatch("[^\n]+") do
           if line:find("^%s*Compiling ") then
             state.crates = state.crates + 1
+            state.crate = line:match("Compiling%s+(%S+)")
+            if on_progress then
+              vim.schedule(function()
+                if not state.done then
+                  on_progress(state)
+                end
+              end)
+            end
           end
           table.insert(lines, line)
         end

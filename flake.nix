@@ -180,6 +180,20 @@
               description = "systemd OnCalendar= for the backup timer.";
             };
           };
+          sync = {
+            repositories = lib.mkOption {
+              type = lib.types.listOf lib.types.str;
+              default = [ ];
+              example = [ "/home/me/journal" ];
+              description = "Work trees a systemd user timer reconciles with their remote (`ai-commit sync`: fetch; fast-forward or replay local commits, merging new journal entries; push what is pending). An unreachable remote (its disk unmounted) is a normal run, not a failed unit.";
+            };
+            interval = lib.mkOption {
+              type = lib.types.str;
+              default = "*:0/15";
+              example = "hourly";
+              description = "systemd OnCalendar= for the sync timer (default: every 15 minutes, as the plugin's `sync_interval = 15`; a sync with nothing new is one fetch).";
+            };
+          };
         };
 
       # The keys of src/config.rs (`Settings`), typed, so that a wrong value
@@ -271,25 +285,109 @@
           + "\nexit \${status:-0}\n"
         );
 
+      # `ai-commit sync` in each configured work tree. Exit 4 is the remote
+      # unreachable (its disk unmounted; the commits are kept, the next run
+      # pushes them): a normal state, so the script exits 4 when nothing
+      # worse happened and the units count 4 as success (SuccessExitStatus);
+      # any other exit (a conflict to finish by hand, an update refused over
+      # uncommitted edits, a missing work tree) makes the run fail.
+      syncScript =
+        cfg: pkgs:
+        pkgs.writeShellScript "ai-commit-sync" (
+          ''
+            export PATH=${lib.makeBinPath [ pkgs.git ]}''${PATH:+:$PATH}
+            status=0
+            run() {
+              (cd "$1" && ${lib.getExe cfg.package} sync)
+              case $? in
+                0) ;;
+                4) [ "$status" = 1 ] || status=4 ;;
+                *) status=1 ;;
+              esac
+            }
+          ''
+          + lib.concatMapStrings (r: "run ${lib.escapeShellArg r}\n") cfg.sync.repositories
+          + "exit $status\n"
+        );
+
+      # home-manager's units for one timer job (backup or sync).
       # configFile: the file the settings are rendered to, or null.
-      backupUnits = cfg: pkgs: configFile: {
-        services.ai-commit-backup = {
-          Unit.Description = "ai-commit backups";
-          Service = {
-            Type = "oneshot";
-            ExecStart = toString (backupScript cfg pkgs);
-            Environment = lib.optional (configFile != null) "AI_COMMIT_CONFIG=${configFile}";
+      userUnits =
+        {
+          name,
+          description,
+          script,
+          interval,
+          service ? { },
+        }:
+        configFile: {
+          services.${name} = {
+            Unit.Description = description;
+            Service = {
+              Type = "oneshot";
+              ExecStart = toString script;
+              Environment = lib.optional (configFile != null) "AI_COMMIT_CONFIG=${configFile}";
+            }
+            // service;
+          };
+          timers.${name} = {
+            Unit.Description = description;
+            Timer = {
+              OnCalendar = interval;
+              Persistent = true;
+            };
+            Install.WantedBy = [ "timers.target" ];
           };
         };
-        timers.ai-commit-backup = {
-          Unit.Description = "ai-commit backups";
-          Timer = {
-            OnCalendar = cfg.backup.interval;
-            Persistent = true;
-          };
-          Install.WantedBy = [ "timers.target" ];
+      backupUnits =
+        cfg: pkgs:
+        userUnits {
+          name = "ai-commit-backup";
+          description = "ai-commit backups";
+          script = backupScript cfg pkgs;
+          inherit (cfg.backup) interval;
         };
-      };
+      syncUnits =
+        cfg: pkgs:
+        userUnits {
+          name = "ai-commit-sync";
+          description = "ai-commit sync with the remote";
+          script = syncScript cfg pkgs;
+          inherit (cfg.sync) interval;
+          service.SuccessExitStatus = 4;
+        };
+
+      # NixOS's units for one timer job, run only for `users` (each user's
+      # systemd manager loads every user unit; ConditionUser skips the others).
+      nixosUserUnits =
+        {
+          name,
+          description,
+          script,
+          interval,
+          users,
+          environment,
+          serviceConfig ? { },
+        }:
+        {
+          services.${name} = {
+            inherit description environment;
+            unitConfig.ConditionUser = map (u: "|" + u) users;
+            serviceConfig = {
+              Type = "oneshot";
+              ExecStart = toString script;
+            }
+            // serviceConfig;
+          };
+          timers.${name} = {
+            wantedBy = [ "timers.target" ];
+            unitConfig.ConditionUser = map (u: "|" + u) users;
+            timerConfig = {
+              OnCalendar = interval;
+              Persistent = true;
+            };
+          };
+        };
     in
     {
       packages = forAllSystems (pkgs: rec {
@@ -366,6 +464,11 @@
         }:
         let
           cfg = config.programs.ai-commit;
+          # What the timer services get (a user unit does not see
+          # environment.variables).
+          environment = lib.optionalAttrs (settingsOf cfg != { }) {
+            AI_COMMIT_CONFIG = "/etc/ai-commit/config.toml";
+          };
         in
         {
           options.programs.ai-commit =
@@ -381,13 +484,19 @@
                   example = [ "me" ];
                   description = "Users whose systemd user manager runs the backup timer (the owners of backup.repositories); not every user of the machine.";
                 };
+                sync.users = lib.mkOption {
+                  type = lib.types.listOf lib.types.str;
+                  default = [ ];
+                  example = [ "me" ];
+                  description = "Users whose systemd user manager runs the sync timer (the owners of sync.repositories); not every user of the machine.";
+                };
               };
           config = lib.mkIf cfg.enable (
             lib.mkMerge [
               { environment.systemPackages = [ cfg.package ]; }
               (lib.mkIf (settingsOf cfg != { }) {
                 environment.etc."ai-commit/config.toml".source = tomlFile pkgs (settingsOf cfg);
-                # Login shells; the backup service gets it below.
+                # Login shells; the timer services get it below.
                 environment.variables.AI_COMMIT_CONFIG = "/etc/ai-commit/config.toml";
               })
               (lib.mkIf (cfg.backup.repositories != [ ]) {
@@ -397,24 +506,28 @@
                     message = "programs.ai-commit.backup.repositories is set: set programs.ai-commit.backup.users to the users who own them (the timer runs only for them).";
                   }
                 ];
-                systemd.user.services.ai-commit-backup = {
+                systemd.user = nixosUserUnits {
+                  name = "ai-commit-backup";
                   description = "ai-commit backups";
-                  environment = lib.optionalAttrs (settingsOf cfg != { }) {
-                    AI_COMMIT_CONFIG = "/etc/ai-commit/config.toml";
-                  };
-                  unitConfig.ConditionUser = map (u: "|" + u) cfg.backup.users;
-                  serviceConfig = {
-                    Type = "oneshot";
-                    ExecStart = toString (backupScript cfg pkgs);
-                  };
+                  script = backupScript cfg pkgs;
+                  inherit (cfg.backup) interval users;
+                  inherit environment;
                 };
-                systemd.user.timers.ai-commit-backup = {
-                  wantedBy = [ "timers.target" ];
-                  unitConfig.ConditionUser = map (u: "|" + u) cfg.backup.users;
-                  timerConfig = {
-                    OnCalendar = cfg.backup.interval;
-                    Persistent = true;
-                  };
+              })
+              (lib.mkIf (cfg.sync.repositories != [ ]) {
+                assertions = [
+                  {
+                    assertion = cfg.sync.users != [ ];
+                    message = "programs.ai-commit.sync.repositories is set: set programs.ai-commit.sync.users to the users who own them (the timer runs only for them).";
+                  }
+                ];
+                systemd.user = nixosUserUnits {
+                  name = "ai-commit-sync";
+                  description = "ai-commit sync with the remote";
+                  script = syncScript cfg pkgs;
+                  inherit (cfg.sync) interval users;
+                  inherit environment;
+                  serviceConfig.SuccessExitStatus = 4;
                 };
               })
             ]
@@ -429,6 +542,8 @@
         }:
         let
           cfg = config.programs.ai-commit;
+          configFile =
+            if settingsOf cfg != { } then "${config.xdg.configHome}/ai-commit/config.toml" else null;
         in
         {
           options.programs.ai-commit =
@@ -478,11 +593,8 @@
                   }
                 ];
               })
-              (lib.mkIf (cfg.backup.repositories != [ ]) {
-                systemd.user = backupUnits cfg pkgs (
-                  if settingsOf cfg != { } then "${config.xdg.configHome}/ai-commit/config.toml" else null
-                );
-              })
+              (lib.mkIf (cfg.backup.repositories != [ ]) { systemd.user = backupUnits cfg pkgs configFile; })
+              (lib.mkIf (cfg.sync.repositories != [ ]) { systemd.user = syncUnits cfg pkgs configFile; })
             ]
           );
         };

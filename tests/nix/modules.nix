@@ -100,12 +100,49 @@ let
         ];
         users = [ "me" ];
       };
+      sync = {
+        repositories = [
+          "/home/me/journal"
+          "/home/me/notes"
+        ];
+        users = [ "me" ];
+      };
     };
   };
   osCfg = os.config;
   osService = osCfg.systemd.user.services.ai-commit-backup;
   osTimer = osCfg.systemd.user.timers.ai-commit-backup;
+  osSync = osCfg.systemd.user.services.ai-commit-sync;
+  osSyncTimer = osCfg.systemd.user.timers.ai-commit-sync;
   osMinimal = (nixos { programs.ai-commit.enable = true; }).config;
+  # Backups only; sync.users alone generates nothing either.
+  osBackupOnly =
+    (nixos {
+      programs.ai-commit = {
+        enable = true;
+        backup = {
+          repositories = [ "/home/me/journal" ];
+          users = [ "me" ];
+        };
+        sync.users = [ "me" ];
+      };
+    }).config;
+  # No settings: no AI_COMMIT_CONFIG for the sync service either.
+  osSyncNoSettings =
+    (nixos {
+      programs.ai-commit = {
+        enable = true;
+        sync = {
+          repositories = [ "/home/me/journal" ];
+          users = [
+            "me"
+            "you"
+          ];
+        };
+      };
+    }).config;
+  noSyncUnits =
+    c: !(c.systemd.user.services ? ai-commit-sync) && !(c.systemd.user.timers ? ai-commit-sync);
 
   hm = home {
     programs.neovim.enable = true;
@@ -120,10 +157,27 @@ let
         };
       };
       backup.repositories = [ "/home/me/journal" ];
+      sync = {
+        repositories = [ "/home/me/journal" ];
+        interval = "*:0/5";
+      };
     };
   };
   hmCfg = hm.config;
   hmService = hmCfg.systemd.user.services.ai-commit-backup;
+  hmSync = hmCfg.systemd.user.services.ai-commit-sync;
+  hmBackupOnly =
+    (home {
+      programs.ai-commit = {
+        enable = true;
+        backup.repositories = [ "/home/me/journal" ];
+      };
+    }).config;
+  hmNoSyncFiles =
+    c:
+    !(c.systemd.user.services ? ai-commit-sync)
+    && !(c.systemd.user.timers ? ai-commit-sync)
+    && !lib.any (lib.hasInfix "ai-commit-sync") (lib.attrNames c.xdg.configFile);
   hmNoNeovim =
     (home {
       programs.ai-commit = {
@@ -152,6 +206,19 @@ let
     p: p.plugin ? drvPath && sameDrv p.plugin plugin
   ) null hmCfg.programs.neovim.plugins;
   hmUnitText = drvText hmCfg.xdg.configFile."systemd/user/ai-commit-backup.service".source;
+  hmSyncText = drvText hmCfg.xdg.configFile."systemd/user/ai-commit-sync.service".source;
+  hmSyncTimerText = drvText hmCfg.xdg.configFile."systemd/user/ai-commit-sync.timer".source;
+  # The sync script: git on PATH, `ai-commit sync` in each work tree, exit 4
+  # (remote unreachable) kept apart from real failures, which win.
+  syncScriptOk =
+    repos: t:
+    has gitBin t
+    && has ''(cd "$1" && ${lib.getExe cli} sync)'' t
+    && has ''4) [ "$status" = 1 ] || status=4 ;;'' t
+    && has "*) status=1 ;;" t
+    && has "\nexit $status\n" t
+    && lib.all (r: has "run ${lib.escapeShellArg r}\n" t) repos
+    && !has " backup" t;
 
   checks = {
     "NixOS: the CLI in environment.systemPackages" = hasPackage osCfg.environment.systemPackages cli;
@@ -179,6 +246,36 @@ let
       }
       && osTimer.wantedBy == [ "timers.target" ];
     "NixOS: no failed assertions" = lib.all (a: a.assertion) osCfg.assertions;
+    "NixOS: the sync script has git on PATH, syncs each repository, exit 4 apart from failures" =
+      syncScriptOk [ "/home/me/journal" "/home/me/notes" ]
+        (scriptOf osSync.serviceConfig.ExecStart);
+    "NixOS: the sync service is a oneshot for which exit 4 (remote unreachable) is success" =
+      osSync.serviceConfig.Type or null == "oneshot"
+      && osSync.serviceConfig.SuccessExitStatus or null == 4;
+    "NixOS: the sync service gets AI_COMMIT_CONFIG, or nothing without settings" =
+      osSync.environment == {
+        AI_COMMIT_CONFIG = "/etc/ai-commit/config.toml";
+      }
+      && osSyncNoSettings.systemd.user.services.ai-commit-sync.environment == { };
+    "NixOS: the sync service and timer run only for sync.users (ConditionUser)" =
+      osSync.unitConfig.ConditionUser or null == [ "|me" ]
+      && osSyncTimer.unitConfig.ConditionUser or null == [ "|me" ]
+      &&
+        osSyncNoSettings.systemd.user.timers.ai-commit-sync.unitConfig.ConditionUser or null == [
+          "|me"
+          "|you"
+        ];
+    "NixOS: a persistent sync timer every 15 minutes wanted by timers.target" =
+      osSyncTimer.timerConfig == {
+        OnCalendar = "*:0/15";
+        Persistent = true;
+      }
+      && osSyncTimer.wantedBy == [ "timers.target" ];
+    "NixOS: no sync units without sync.repositories (backups alone, or nothing)" =
+      noSyncUnits osBackupOnly
+      && osBackupOnly.systemd.user.services ? ai-commit-backup
+      && lib.all (a: a.assertion) osBackupOnly.assertions
+      && noSyncUnits osMinimal;
     "home-manager: the CLI in home.packages" = hasPackage hmCfg.home.packages cli;
     "home-manager: ~/.config/ai-commit/config.toml from formats.toml" =
       hmCfg.xdg.configFile."ai-commit/config.toml".source ? value;
@@ -197,6 +294,20 @@ let
       && has gitBin (scriptOf hmService.Service.ExecStart);
     "home-manager: the timer is installed in timers.target.wants" =
       hmCfg.xdg.configFile ? "systemd/user/timers.target.wants/ai-commit-backup.timer";
+    "home-manager: the sync unit file: oneshot, AI_COMMIT_CONFIG, SuccessExitStatus=4, the script" =
+      has "Type=oneshot" hmSyncText
+      && has "Environment=AI_COMMIT_CONFIG=/home/me/.config/ai-commit/config.toml" hmSyncText
+      && has "SuccessExitStatus=4" hmSyncText
+      && has "ExecStart=${toString hmSync.Service.ExecStart}" hmSyncText
+      && syncScriptOk [ "/home/me/journal" ] (scriptOf hmSync.Service.ExecStart);
+    "home-manager: the sync timer has sync.interval, is persistent and in timers.target.wants" =
+      has "OnCalendar=*:0/5" hmSyncTimerText
+      && has "Persistent=true" hmSyncTimerText
+      && hmCfg.xdg.configFile ? "systemd/user/timers.target.wants/ai-commit-sync.timer";
+    "home-manager: no sync units without sync.repositories" =
+      hmNoSyncFiles hmBackupOnly
+      && hmBackupOnly.systemd.user.services ? ai-commit-backup
+      && hmNoSyncFiles hmNoNeovim;
     "home-manager: no warnings for a Neovim managed by home-manager" = hmCfg.warnings == [ ];
     "home-manager: a warning when neovim.enable is set but programs.neovim is not" =
       lib.any (lib.hasInfix "programs.neovim.enable") hmNoNeovim.warnings;
@@ -264,6 +375,28 @@ let
         else
           throw (lib.concatMapStringsSep "\n" (a: a.message) failed);
       expect = "programs.ai-commit.backup.users";
+    };
+    nixos-sync-without-users = {
+      eval =
+        let
+          c =
+            (nixos {
+              programs.ai-commit = {
+                enable = true;
+                backup = {
+                  repositories = [ "/home/me/journal" ];
+                  users = [ "me" ];
+                };
+                sync.repositories = [ "/home/me/journal" ];
+              };
+            }).config;
+          failed = lib.filter (a: !a.assertion) c.assertions;
+        in
+        if failed == [ ] then
+          c.systemd.user.services
+        else
+          throw (lib.concatMapStringsSep "\n" (a: a.message) failed);
+      expect = "programs.ai-commit.sync.users";
     };
   };
 in

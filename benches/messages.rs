@@ -10,7 +10,8 @@
 //! measures the sanitizer and the fallback, not a model.
 //!
 //! Per case: the subject, its source (model | fallback), and checks —
-//! `ok`: the subject passes the sanitizer's refusals (no junk committed);
+//! `ok`: no junk committed — the subject passes the sanitizer's refusals,
+//! or is the generic fallback `Update <files>`;
 //! `new`: it names a word of the new entry (or the changed code);
 //! `!old`: it names no word of the previous entry; the prompt's estimated
 //! tokens now and with the old flow's diff-style prompt (and whether that
@@ -154,8 +155,8 @@ fn words_in(subject: &str, words: &[&str]) -> bool {
 }
 
 /// The estimated prompt tokens, now and with the old flow's diff-style
-/// prompt, and whether the old one showed the previous entry.
-fn prompt_figures(sb: &Sandbox, file: &str) -> (usize, usize, bool) {
+/// prompt, and whether each showed the previous entry.
+fn prompt_figures(sb: &Sandbox, file: &str) -> (usize, usize, bool, bool) {
     let repo = Repo::discover(&sb.work).unwrap();
     let target = stage::Target::Paths(vec![sb.work.join(file)]);
     let (index, _) = stage::stage(&repo, &target, true).unwrap();
@@ -172,6 +173,7 @@ fn prompt_figures(sb: &Sandbox, file: &str) -> (usize, usize, bool) {
     (
         estimate_tokens(&now),
         estimate_tokens(&old),
+        words_in(&now, PREVIOUS_WORDS),
         words_in(&old, PREVIOUS_WORDS),
     )
 }
@@ -184,10 +186,11 @@ fn main() {
         None => println!("model: the loopback server, scripted answers (set AI_COMMIT_BENCH_HOST for a real Ollama)"),
     }
     println!(
-        "\n{:<18} {:<8} {:<3} {:<3} {:<4} {:>6} {:>6} {:<4} {:>8}  subject",
-        "case", "source", "ok", "new", "!old", "tokens", "old", "leak", "time"
+        "\n{:<18} {:<8} {:<3} {:<3} {:<4} {:>6} {:>6} {:<9} {:>6}  subject",
+        "case", "source", "ok", "new", "!old", "tokens", "old", "leak/old", "time"
     );
     let (mut n, mut ok_n, mut new_n, mut notold_n, mut model_n) = (0, 0, 0, 0, 0);
+    let (mut leaks, mut old_leaks, mut tokens_sum, mut old_tokens_sum) = (0, 0, 0, 0);
     for case in corpus() {
         let fake = real
             .is_none()
@@ -204,7 +207,7 @@ fn main() {
                 sb.write(case.file, new);
             }
         }
-        let (tokens, old_tokens, leak) = prompt_figures(&sb, case.file);
+        let (tokens, old_tokens, leak, old_leak) = prompt_figures(&sb, case.file);
         let t = Instant::now();
         let run = sb.ai(&[
             "--json",
@@ -221,7 +224,13 @@ fn main() {
         let msg = j["message"].as_str().unwrap_or_default().to_string();
         let subject = msg.lines().next().unwrap_or_default().to_string();
         let source = j["source"].as_str().unwrap_or_default().to_string();
-        let passes = message::sanitize_in(&subject, Shape::default(), &Default::default()).is_ok();
+        let generic = source == "fallback" && subject == format!("Update {}", case.file);
+        let passes = generic
+            || message::sanitize_in(&subject, Shape::default(), &Default::default()).is_ok();
+        leaks += usize::from(leak);
+        old_leaks += usize::from(old_leak);
+        tokens_sum += tokens;
+        old_tokens_sum += old_tokens;
         let new = words_in(&subject, case.new_words);
         let not_old = !words_in(&subject, PREVIOUS_WORDS);
         n += 1;
@@ -231,7 +240,7 @@ fn main() {
         model_n += usize::from(source == "model");
         let mark = |b: bool| if b { "yes" } else { "NO" };
         println!(
-            "{:<18} {:<8} {:<3} {:<3} {:<4} {:>6} {:>6} {:<4} {:>6.0}ms  {}",
+            "{:<18} {:<8} {:<3} {:<3} {:<4} {:>6} {:>6} {:<9} {:>4.0}ms  {}",
             case.name,
             source,
             mark(passes),
@@ -239,7 +248,11 @@ fn main() {
             mark(not_old),
             tokens,
             old_tokens,
-            if leak { "yes" } else { "no" },
+            format!(
+                "{}/{}",
+                if leak { "YES" } else { "no" },
+                if old_leak { "yes" } else { "no" }
+            ),
             elapsed.as_secs_f64() * 1000.0,
             subject
         );
@@ -250,5 +263,8 @@ fn main() {
     println!(
         "\n{n} cases: {model_n} model answers kept, {} fallbacks; subjects passing the refusals {ok_n}/{n}, naming the new change {new_n}/{n}, free of the previous entry {notold_n}/{n}",
         n - model_n
+    );
+    println!(
+        "prompts: {tokens_sum} estimated tokens in all (old flow: {old_tokens_sum}); showing the previous entry: {leaks}/{n} (old flow: {old_leaks}/{n})"
     );
 }

@@ -649,4 +649,31 @@ mod tests {
         assert!(!c.push);
         assert_eq!(c.timeout, Duration::from_secs(60));
     }
+
+    #[test]
+    fn message_keys_have_defaults_and_are_validated() {
+        let c = Config::resolve(Settings::default()).unwrap();
+        assert_eq!(c.journal_budget, DEFAULT_JOURNAL_BUDGET);
+        assert_eq!(c.num_predict, 120);
+        assert!(c.stop.iter().any(|s| s == "\n+++ b/"), "{:?}", c.stop);
+        assert_eq!(c.fallback_message, None, "unset: describe the change");
+        let s = Settings::from_toml("journal_budget = 1000\nstop = []\n", "f").unwrap();
+        let c = Config::resolve(s).unwrap();
+        assert_eq!((c.journal_budget, c.stop.len()), (1000, 0));
+        for (toml, key) in [
+            ("journal_budget = 10\n", "journal_budget"),
+            ("stop = [\"\"]\n", "stop"),
+            ("fallback_message = \" \"\n", "fallback_message"),
+        ] {
+            let s = Settings::from_toml(toml, "f").unwrap();
+            let e = Config::resolve(s).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let e = Settings::from_toml("stop = \"x\"\n", "f").unwrap_err();
+        assert!(e.to_string().contains("stop"), "{e}");
+        let s =
+            Settings::from_env_vars([("AI_COMMIT_STOP".to_string(), "[\"\\n\\n\"]".to_string())])
+                .unwrap();
+        assert_eq!(s.stop, Some(vec!["\n\n".to_string()]));
+    }
 }

@@ -15,7 +15,16 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_HOST: &str = "http://127.0.0.1:11434";
 pub const DEFAULT_MODEL: &str = "gemma3";
+/// The generic fallback, used when the change cannot be described better
+/// (and what `{file}` templates look like).
 pub const DEFAULT_FALLBACK: &str = "Update {file}";
+/// Default prompt budget for journal/prose changes, in estimated tokens: a
+/// small local model on a CPU reads ~50 tokens/s, so a 7,000-token prompt
+/// means minutes before the first token (issue 10).
+pub const DEFAULT_JOURNAL_BUDGET: u32 = 2048;
+/// Default stop sequences: where a small model starts copying the diff or
+/// the prompt back, the message is over.
+pub const DEFAULT_STOP: &[&str] = &["\n\n\n", "\n--- a/", "\n+++ b/", "\n@@ ", "\nEND NEW ENTRY"];
 /// `AI_COMMIT_*` variables that are not settings: the config file's path and
 /// the Neovim plugin's native module path. Every other one must be a setting.
 pub const NON_SETTING_VARS: &[&str] = &["AI_COMMIT_CONFIG", "AI_COMMIT_NATIVE"];
@@ -67,7 +76,10 @@ pub struct Settings {
     pub first_token_timeout: Option<f64>,
     /// Push after committing.
     pub push: Option<bool>,
-    /// Template for the fallback message; `{file}` is the changed file (or "N files").
+    /// Template for the fallback message; `{file}` is the changed file (or
+    /// "a and N more files"), `{count}` the number of files, `{title}` the
+    /// description ai-commit would use (the new journal entry's title, or
+    /// the files and functions changed). Unset: that description.
     pub fallback_message: Option<String>,
     /// A prompt file path, or the prompt text itself.
     pub prompt: Option<String>,
@@ -77,6 +89,12 @@ pub struct Settings {
     pub num_ctx: Option<u32>,
     /// Most tokens the model may write.
     pub num_predict: Option<u32>,
+    /// Most estimated tokens of a journal/prose prompt (code prompts are
+    /// bounded by `num_ctx` only).
+    pub journal_budget: Option<u32>,
+    /// Stop sequences sent to Ollama: generation ends at the first one.
+    /// `[]` sends none.
+    pub stop: Option<Vec<String>>,
     /// How long Ollama keeps the model loaded: "30m", "1h", "-1" (forever), "0".
     pub keep_alive: Option<String>,
     /// Longest subject line, in characters.
@@ -133,6 +151,8 @@ impl Settings {
             temperature,
             num_ctx,
             num_predict,
+            journal_budget,
+            stop,
             keep_alive,
             max_subject,
             body,
@@ -189,12 +209,15 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub first_token_timeout: Duration,
     pub push: bool,
-    pub fallback_message: String,
+    /// The user's fallback template; `None`: describe the change.
+    pub fallback_message: Option<String>,
     pub prompt: Option<String>,
     pub prompt_kind: PromptKind,
     pub temperature: f32,
     pub num_ctx: u32,
     pub num_predict: u32,
+    pub journal_budget: u32,
+    pub stop: Vec<String>,
     pub keep_alive: String,
     pub max_subject: usize,
     pub body: bool,
@@ -243,12 +266,16 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(3),
             first_token_timeout: Duration::from_secs(30),
             push: true,
-            fallback_message: DEFAULT_FALLBACK.into(),
+            fallback_message: None,
             prompt: None,
             prompt_kind: PromptKind::Auto,
             temperature: 0.2,
             num_ctx: 8192,
-            num_predict: 200,
+            // A subject and a short body fit in ~100 tokens; more is a small
+            // model rambling (4–7 s of junk at 200, issue 10).
+            num_predict: 120,
+            journal_budget: DEFAULT_JOURNAL_BUDGET,
+            stop: DEFAULT_STOP.iter().map(|s| s.to_string()).collect(),
             keep_alive: "30m".into(),
             max_subject: 72,
             body: true,
@@ -425,8 +452,11 @@ impl Config {
         }
         let host = s.host.unwrap_or(d.host);
         crate::ollama_values::normalize(&host).map_err(|e| bad("host", e))?;
-        let fallback_message = s.fallback_message.unwrap_or(d.fallback_message);
-        if fallback_message.trim().is_empty() {
+        let fallback_message = s.fallback_message;
+        if fallback_message
+            .as_ref()
+            .is_some_and(|f| f.trim().is_empty())
+        {
             return Err(bad("fallback_message", "must not be empty".into()));
         }
         let temperature = s.temperature.unwrap_or(d.temperature);
@@ -451,6 +481,17 @@ impl Config {
                     "{num_predict} must be at least 8 and less than half of num_ctx ({num_ctx})"
                 ),
             ));
+        }
+        let journal_budget = s.journal_budget.unwrap_or(d.journal_budget);
+        if journal_budget < 256 {
+            return Err(bad(
+                "journal_budget",
+                format!("{journal_budget} tokens is too small (at least 256)"),
+            ));
+        }
+        let stop = s.stop.unwrap_or(d.stop);
+        if stop.iter().any(|s| s.is_empty()) {
+            return Err(bad("stop", "a stop sequence must not be empty".into()));
         }
         let keep_alive = s.keep_alive.unwrap_or(d.keep_alive);
         crate::ollama_values::parse_keep_alive(&keep_alive).map_err(|e| bad("keep_alive", e))?;
@@ -512,6 +553,8 @@ impl Config {
             temperature,
             num_ctx,
             num_predict,
+            journal_budget,
+            stop,
             keep_alive,
             max_subject,
             body: s.body.unwrap_or(d.body),
@@ -605,5 +648,32 @@ mod tests {
         assert_eq!(c.model, "b");
         assert!(!c.push);
         assert_eq!(c.timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn message_keys_have_defaults_and_are_validated() {
+        let c = Config::resolve(Settings::default()).unwrap();
+        assert_eq!(c.journal_budget, DEFAULT_JOURNAL_BUDGET);
+        assert_eq!(c.num_predict, 120);
+        assert!(c.stop.iter().any(|s| s == "\n+++ b/"), "{:?}", c.stop);
+        assert_eq!(c.fallback_message, None, "unset: describe the change");
+        let s = Settings::from_toml("journal_budget = 1000\nstop = []\n", "f").unwrap();
+        let c = Config::resolve(s).unwrap();
+        assert_eq!((c.journal_budget, c.stop.len()), (1000, 0));
+        for (toml, key) in [
+            ("journal_budget = 10\n", "journal_budget"),
+            ("stop = [\"\"]\n", "stop"),
+            ("fallback_message = \" \"\n", "fallback_message"),
+        ] {
+            let s = Settings::from_toml(toml, "f").unwrap();
+            let e = Config::resolve(s).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let e = Settings::from_toml("stop = \"x\"\n", "f").unwrap_err();
+        assert!(e.to_string().contains("stop"), "{e}");
+        let s =
+            Settings::from_env_vars([("AI_COMMIT_STOP".to_string(), "[\"\\n\\n\"]".to_string())])
+                .unwrap();
+        assert_eq!(s.stop, Some(vec!["\n\n".to_string()]));
     }
 }

@@ -122,8 +122,16 @@ pub fn run(
         None => {
             let template = prompt::template(&cfg, &paths)
                 .map_err(|e| Error::io("cannot read the prompt file", e))?;
-            let prompt = prompt::build(&cfg, &template, &files);
-            message_or_fallback(&cfg, &prompt, &paths, rt, cancel, events)?
+            let built = prompt::build_full(&cfg, &template, &files);
+            let fallback = || {
+                message::fallback_for(
+                    cfg.fallback_message.as_deref(),
+                    built.kind,
+                    &files,
+                    cfg.max_subject,
+                )
+            };
+            message_or(&cfg, &built, fallback, rt, cancel, events)?
         }
     };
     timings.model_ms = ms_since(t);
@@ -271,8 +279,30 @@ fn refuse_submodule(req: &Request, repo: &Repo, named: &std::path::Path) -> Resu
     Ok(())
 }
 
-/// Ask the model; on any model failure use the fallback and say why.
-/// Only cancellation is an error here.
+/// Ask the model; on any model failure (a refused answer included) use the
+/// fallback and say why. Only cancellation is an error here.
+pub fn message_or(
+    cfg: &Config,
+    built: &prompt::Built,
+    fallback: impl FnOnce() -> String,
+    rt: &Handle,
+    cancel: &Cancel,
+    events: &mut dyn FnMut(Event),
+) -> Result<(String, MessageSource)> {
+    match model_message_in(cfg, &built.text, &built.context, rt, cancel, events) {
+        Ok((text, model)) => Ok((text, MessageSource::Model { model })),
+        Err(ModelError::Cancelled) => Err(Error::Cancelled),
+        Err(e) => Ok((
+            fallback(),
+            MessageSource::Fallback {
+                reason: e.to_string(),
+            },
+        )),
+    }
+}
+
+/// [`message_or`] with the generic fallback template ("Update {file}" or
+/// the user's), for callers that have no diff to describe.
 pub fn message_or_fallback(
     cfg: &Config,
     prompt: &str,
@@ -281,23 +311,39 @@ pub fn message_or_fallback(
     cancel: &Cancel,
     events: &mut dyn FnMut(Event),
 ) -> Result<(String, MessageSource)> {
-    match model_message(cfg, prompt, rt, cancel, events) {
-        Ok((text, model)) => Ok((text, MessageSource::Model { model })),
-        Err(ModelError::Cancelled) => Err(Error::Cancelled),
-        Err(e) => Ok((
-            message::fallback(&cfg.fallback_message, paths, cfg.max_subject),
-            MessageSource::Fallback {
-                reason: e.to_string(),
-            },
-        )),
-    }
+    let built = prompt::Built {
+        text: prompt.to_string(),
+        kind: prompt::kind(cfg, paths),
+        context: message::Context::from_plain(prompt),
+    };
+    let template = cfg
+        .fallback_message
+        .as_deref()
+        .unwrap_or(crate::config::DEFAULT_FALLBACK);
+    let fallback = || message::fallback(template, paths, cfg.max_subject);
+    message_or(cfg, &built, fallback, rt, cancel, events)
 }
 
 /// Resolve the model, stream its answer, sanitize it. Returns the message and
-/// the resolved model name.
+/// the resolved model name. The prompt's parts are not known here (the
+/// drop-in mode's text): its `+`/`-` lines count as the diff.
 pub fn model_message(
     cfg: &Config,
     prompt: &str,
+    rt: &Handle,
+    cancel: &Cancel,
+    events: &mut dyn FnMut(Event),
+) -> Result<(String, String), ModelError> {
+    let ctx = message::Context::from_plain(prompt);
+    model_message_in(cfg, prompt, &ctx, rt, cancel, events)
+}
+
+/// [`model_message`], judging the answer against `ctx` (what the prompt
+/// showed: see [`message::sanitize_in`]).
+pub fn model_message_in(
+    cfg: &Config,
+    prompt: &str,
+    ctx: &message::Context,
     rt: &Handle,
     cancel: &Cancel,
     events: &mut dyn FnMut(Event),
@@ -321,7 +367,7 @@ pub fn model_message(
             max_subject: cfg.max_subject,
             body: cfg.body,
         };
-        let text = message::sanitize(&generated.text, shape)?;
+        let text = message::sanitize_in(&generated.text, shape, ctx)?;
         Ok((text, model))
     })
 }

@@ -9,11 +9,20 @@
 //! first, then removed lines are capped, and added lines (the new writing —
 //! what the message is about) fill the rest. Lockfiles and binaries appear as
 //! statistics only.
+//!
+//! Journal/prose changes get another rendering (issue 10): the added blocks
+//! only, labelled as the new entry, whole lines (a long paragraph shortened
+//! at a sentence end), and the entry's heading offered as a hint. Context
+//! lines are left out on purpose: in a newest-first journal the lines after
+//! the new entry are the *previous* entry, and small models described that
+//! one. The prompt is also held to `journal_budget` tokens: a local model on
+//! a CPU needs minutes for the first token of a 7,000-token prompt.
 
 use std::fmt::Write as _;
 
 use crate::config::{Config, PromptKind};
 use crate::git::diff::{Body, FileDiff, TextDiff};
+use crate::message::{self, Context};
 
 pub const JOURNAL_TEMPLATE: &str = include_str!("../prompts/journal.md");
 pub const CODE_TEMPLATE: &str = include_str!("../prompts/code.md");
@@ -40,17 +49,10 @@ const PROSE_EXT: &[&str] = &[
     "journal", "log", "",
 ];
 
-/// Pick the template: the user's (`prompt` is a file path or the text
-/// itself), else journal or code by the files' types.
-pub fn template(cfg: &Config, paths: &[String]) -> Result<String, std::io::Error> {
-    if let Some(p) = &cfg.prompt {
-        let path = crate::config::expand_home(p);
-        if path.is_file() {
-            return std::fs::read_to_string(path);
-        }
-        return Ok(p.clone());
-    }
-    let kind = match cfg.prompt_kind {
+/// Journal (prose) or code, for these files: `prompt_kind`, or under
+/// `auto` journal when every file is a text/prose file.
+pub fn kind(cfg: &Config, paths: &[String]) -> PromptKind {
+    match cfg.prompt_kind {
         PromptKind::Auto => {
             let prose = !paths.is_empty()
                 && paths.iter().all(|p| {
@@ -65,41 +67,228 @@ pub fn template(cfg: &Config, paths: &[String]) -> Result<String, std::io::Error
             }
         }
         k => k,
-    };
-    Ok(match kind {
+    }
+}
+
+/// Pick the template: the user's (`prompt` is a file path or the text
+/// itself), else journal or code by the files' types.
+pub fn template(cfg: &Config, paths: &[String]) -> Result<String, std::io::Error> {
+    if let Some(p) = &cfg.prompt {
+        let path = crate::config::expand_home(p);
+        if path.is_file() {
+            return std::fs::read_to_string(path);
+        }
+        return Ok(p.clone());
+    }
+    Ok(match kind(cfg, paths) {
         PromptKind::Code => CODE_TEMPLATE.to_string(),
         _ => JOURNAL_TEMPLATE.to_string(),
     })
 }
 
+/// Most estimated tokens a prompt of `kind` may take: what the context
+/// leaves once the answer has room, and for journals `journal_budget`.
+pub fn token_limit(cfg: &Config, kind: PromptKind) -> usize {
+    let ctx = (cfg.num_ctx as usize).saturating_sub(cfg.num_predict as usize + SLACK_TOKENS);
+    match kind {
+        PromptKind::Journal => ctx.min(cfg.journal_budget as usize),
+        _ => ctx,
+    }
+}
+
 /// Bytes available for the diff once the template and stats are in.
-fn diff_budget(cfg: &Config, fixed: &str) -> usize {
-    let limit = (cfg.num_ctx as usize).saturating_sub(cfg.num_predict as usize + SLACK_TOKENS);
-    limit.saturating_sub(estimate_tokens(fixed)) * 3
+fn diff_budget(cfg: &Config, kind: PromptKind, fixed: &str) -> usize {
+    token_limit(cfg, kind).saturating_sub(estimate_tokens(fixed)) * 3
+}
+
+/// A prompt and what the sanitizer needs to know about it.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub text: String,
+    /// Journal or code (never `Auto`).
+    pub kind: PromptKind,
+    pub context: Context,
 }
 
 /// Build the prompt for a staged diff.
 pub fn build(cfg: &Config, template: &str, files: &[FileDiff]) -> String {
+    build_full(cfg, template, files).text
+}
+
+/// [`build`], with the kind and the sanitizer's [`Context`].
+pub fn build_full(cfg: &Config, template: &str, files: &[FileDiff]) -> Built {
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let kind = kind(cfg, &paths);
     let stats = render_stats(files);
     // A user template without placeholders still gets the change appended.
     let template = if template.contains("{diff}") {
         template.to_string()
+    } else if kind == PromptKind::Journal {
+        format!(
+            "{}\n\nFiles changed:\n{{stats}}\n\nThe new entry:\n{{diff}}\n",
+            template.trim_end()
+        )
     } else {
         format!(
             "{}\n\nFiles changed:\n{{stats}}\n\nDiff:\n{{diff}}\n",
             template.trim_end()
         )
     };
-    let fixed = template.replace("{stats}", &stats).replace("{diff}", "");
-    let diff = render_diff(files, diff_budget(cfg, &fixed));
-    template.replace("{stats}", &stats).replace("{diff}", &diff)
+    let hint = match kind {
+        PromptKind::Journal => message::describe(kind, files, cfg.max_subject)
+            .map(|t| format!("The entry's own heading or first line: {t}\n"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let instructions = template
+        .replace("{stats}", "")
+        .replace("{diff}", "")
+        .replace("{hint}", "");
+    let fixed = template
+        .replace("{stats}", &stats)
+        .replace("{hint}", &hint)
+        .replace("{diff}", "");
+    let budget = diff_budget(cfg, kind, &fixed);
+    let diff = match kind {
+        PromptKind::Journal => render_entry(files, budget),
+        _ => render_diff(files, budget),
+    };
+    let text = template
+        .replace("{stats}", &stats)
+        .replace("{hint}", &hint)
+        .replace("{diff}", &diff);
+    Built {
+        text,
+        kind,
+        context: context(files, instructions, kind),
+    }
+}
+
+/// The sanitizer's view of the change: every diff line, the new writing,
+/// and for journals the older text next to it.
+fn context(files: &[FileDiff], instructions: String, kind: PromptKind) -> Context {
+    let mut ctx = Context {
+        instructions,
+        ..Context::default()
+    };
+    for f in files {
+        let Body::Text(t) = &f.body else { continue };
+        for (tag, line) in t.hunks.iter().flat_map(|h| h.lines.iter()) {
+            if line.trim().is_empty() {
+                continue;
+            }
+            ctx.diff_lines.push(line.clone());
+            match tag {
+                '+' => ctx.added.push(line.clone()),
+                ' ' if kind == PromptKind::Journal => ctx.previous.push(line.clone()),
+                _ => {}
+            }
+        }
+    }
+    ctx
+}
+
+/// Longest journal line shown whole; a longer paragraph is shortened at the
+/// last sentence end before this.
+const MAX_PARAGRAPH: usize = 600;
+
+/// The new writing of a journal change: the added blocks only (blank lines
+/// between two added lines kept), whole lines, within `budget` bytes.
+pub fn render_entry(files: &[FileDiff], budget: usize) -> String {
+    let texts: Vec<(&FileDiff, &TextDiff)> = files
+        .iter()
+        .filter_map(|f| match &f.body {
+            Body::Text(t) => Some((f, t)),
+            _ => None,
+        })
+        .collect();
+    let mut lines: Vec<String> = Vec::new();
+    for (f, t) in &texts {
+        if texts.len() > 1 {
+            lines.push(format!("(in {})", f.path));
+        }
+        let mut blocks = 0;
+        for h in &t.hunks {
+            let mut in_block = false;
+            let mut blanks = 0usize;
+            for (tag, line) in &h.lines {
+                match tag {
+                    '+' => {
+                        if !in_block && blocks > 0 {
+                            lines.push("[…]".into());
+                        }
+                        if in_block {
+                            lines.extend(std::iter::repeat_n(String::new(), blanks));
+                        }
+                        blanks = 0;
+                        in_block = true;
+                        blocks += 1;
+                        lines.push(shorten(line));
+                    }
+                    ' ' if in_block && line.trim().is_empty() => blanks += 1,
+                    _ => {
+                        in_block = false;
+                        blanks = 0;
+                    }
+                }
+            }
+        }
+    }
+    // Leading and trailing blank lines say nothing.
+    while lines.first().is_some_and(|l| l.trim().is_empty()) {
+        lines.remove(0);
+    }
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    if lines.is_empty() {
+        return "(no new text; lines were only removed; see the file list)".into();
+    }
+    let mut out = String::new();
+    let room = budget.saturating_sub(TRAILER);
+    let mut shown = 0;
+    for l in &lines {
+        if out.len() + l.len() + 1 > room {
+            break;
+        }
+        out.push_str(l);
+        out.push('\n');
+        shown += 1;
+    }
+    if shown < lines.len() {
+        let _ = writeln!(
+            out,
+            "[… {} more lines of the new entry not shown]",
+            lines.len() - shown
+        );
+    }
+    out.trim_end().to_string()
+}
+
+/// A paragraph longer than [`MAX_PARAGRAPH`] cut after its last sentence
+/// that fits (else at a word), marked with "[…]".
+fn shorten(line: &str) -> String {
+    if line.len() <= MAX_PARAGRAPH {
+        return line.to_string();
+    }
+    let mut end = MAX_PARAGRAPH;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &line[..end];
+    let sentence = head
+        .rmatch_indices(['.', '!', '?'])
+        .map(|(i, _)| i + 1)
+        .find(|&i| i >= MAX_PARAGRAPH / 3 && head[i..].starts_with(' '));
+    let cut = sentence.unwrap_or_else(|| head.rfind(' ').unwrap_or(end));
+    format!("{} […]", head[..cut].trim_end())
 }
 
 /// Build the prompt for the drop-in mode: instruction text + a diff text from
 /// stdin (already in the old script's format), cut to fit on a line boundary.
 pub fn build_plain(cfg: &Config, instruction: &str, input: &str) -> String {
     let fixed = format!("{}\n\n", instruction.trim_end());
-    let budget = diff_budget(cfg, &fixed);
+    let budget = diff_budget(cfg, PromptKind::Code, &fixed);
     let mut out = fixed;
     if input.len() <= budget {
         out.push_str(input);

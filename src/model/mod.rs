@@ -73,6 +73,12 @@ pub enum ModelError {
     #[error("the model's output is an error, not a commit message: {excerpt:?}")]
     ErrorText { excerpt: String },
 
+    /// The answer has text, but it is not a commit message (a diff line, a
+    /// date, an echo of the prompt, the previous entry…): small local models
+    /// write these often, and committing them is worse than the fallback.
+    #[error("the model's answer is not a commit message ({why}): {excerpt:?}")]
+    NotAMessage { why: String, excerpt: String },
+
     #[error("cancelled")]
     Cancelled,
 
@@ -102,6 +108,7 @@ impl ModelError {
             ModelError::Protocol { .. } => "protocol",
             ModelError::Empty => "empty",
             ModelError::ErrorText { .. } => "error_text",
+            ModelError::NotAMessage { .. } => "not_a_message",
             ModelError::Cancelled => "cancelled",
             ModelError::BadHost(_) => "bad_host",
         }
@@ -164,10 +171,7 @@ impl Client {
             .url(base.clone())
             .reqwest_client(http.clone())
             .build();
-        let options = ModelOptions::default()
-            .temperature(cfg.temperature)
-            .num_ctx(u64::from(cfg.num_ctx))
-            .num_predict(i32::try_from(cfg.num_predict).unwrap_or(i32::MAX));
+        let options = model_options(cfg);
         Ok(Client {
             host: base.as_str().trim_end_matches('/').to_string(),
             base,
@@ -292,10 +296,22 @@ impl Client {
         }
     }
 
+    /// The generate request for `prompt`: the one place the model options
+    /// and `keep_alive` are attached, so a pre-warm (empty prompt) and the
+    /// real call can never differ in them. Ollama reloads a model whenever a
+    /// load-time option such as `num_ctx` differs, which made an option-less
+    /// pre-warm load a second instance that the first `\g` did not use.
+    pub fn request<'a>(&self, model: &str, prompt: &'a str) -> GenerationRequest<'a> {
+        GenerationRequest::new(model.to_string(), prompt)
+            .options(self.options.clone())
+            .keep_alive(self.keep_alive.clone())
+    }
+
     /// Ask Ollama to load `model` and keep it loaded (an empty generate with
-    /// `keep_alive`), so the next real call does not pay the load time.
+    /// `keep_alive` and the generate call's options), so the next real call
+    /// does not pay the load time.
     pub async fn preload(&self, model: &str) -> Result<(), ModelError> {
-        let req = GenerationRequest::new(model.to_string(), "").keep_alive(self.keep_alive.clone());
+        let req = self.request(model, "");
         match tokio::time::timeout(self.timeout, self.ollama.generate(req)).await {
             Err(_) => Err(self.timeout_err("loading the model", "timeout", self.timeout)),
             Ok(Ok(_)) => Ok(()),
@@ -327,9 +343,7 @@ impl Client {
             .map_err(|e| ModelError::BadHost(e.to_string()))?;
         let body = Streamed {
             stream: true,
-            request: GenerationRequest::new(model.to_string(), prompt)
-                .options(self.options.clone())
-                .keep_alive(self.keep_alive.clone()),
+            request: self.request(model, prompt),
         };
         let first_timeout = || {
             if self.first_token_timeout < self.timeout {
@@ -449,6 +463,20 @@ impl Client {
         }
         Ok(out)
     }
+}
+
+/// The model options of every generate request (and of the pre-warm):
+/// built from the configuration only, never from the change being described,
+/// so a pre-warm that knows nothing of the change asks for the same instance.
+pub fn model_options(cfg: &Config) -> ModelOptions {
+    let mut o = ModelOptions::default()
+        .temperature(cfg.temperature)
+        .num_ctx(u64::from(cfg.num_ctx))
+        .num_predict(i32::try_from(cfg.num_predict).unwrap_or(i32::MAX));
+    if !cfg.stop.is_empty() {
+        o = o.stop(cfg.stop.clone());
+    }
+    o
 }
 
 /// reqwest's own text is "error sending request"; the useful cause is the

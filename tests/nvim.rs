@@ -143,11 +143,12 @@ fn ai_commit_command_with_the_server_down_uses_the_fallback_and_warns(nv: Nvim) 
     sb.ollama = dead_address();
     let v = press(nv, &sb, "{}", r#"":AICommit\r""#);
     assert_eq!(v["run"]["outcome"]["source"], "fallback", "{v}");
-    assert_eq!(sb.last_message(&sb.bare), "Update journal.md");
+    // The fallback is the new entry's own first line.
+    assert_eq!(sb.last_message(&sb.bare), "Walked along the river; herons");
     let n = notes(&v);
     assert!(
         n.iter().any(|(m, l)| *l == WARN
-            && m.contains("Update jour")
+            && m.contains("Walked alon")
             && m.contains("· fallback: cannot reach")),
         "one WARN line says the fallback was used: {n:?}"
     );
@@ -168,7 +169,7 @@ fn hanging_server_hits_the_timeout_and_the_fallback_commit_still_happens(nv: Nvi
         .as_str()
         .unwrap()
         .contains("did not answer in time"));
-    assert_eq!(sb.last_message(&sb.bare), "Update journal.md");
+    assert_eq!(sb.last_message(&sb.bare), "Walked along the river; herons");
 }
 
 fn the_editor_stays_responsive_while_a_slow_model_streams(nv: Nvim) {
@@ -1211,7 +1212,7 @@ end, 100)
     let n = notes(&v);
     assert!(
         n.iter()
-            .any(|(m, l)| *l == INFO && m.contains("building the native module in the background")),
+            .any(|(m, l)| *l == INFO && m.contains("building its native module in the background")),
         "{n:?}"
     );
     assert!(
@@ -1506,11 +1507,17 @@ fn no_hit_enter_prompt_in_a_real_terminal_at_80_columns(nv: Nvim) {
         false
     };
     let mut screens = Vec::new();
-    for (round, host) in [(1, None), (2, Some(dead_address()))] {
+    // 1: a long subject at 80 columns; 2: the fallback with its reason;
+    // 3: the fallback again in a 40-column terminal.
+    for (round, host) in [(1, None), (2, Some(dead_address())), (3, None)] {
         if let Some(h) = host {
             remote(&format!(
                 "luaeval('require(\"ai_commit\").setup({{ host = \"{h}\" }}) and 1')"
             ));
+        }
+        if round == 3 {
+            tmux(&["resize-window", "-t", "t", "-x", "40", "-y", "24"]);
+            std::thread::sleep(Duration::from_millis(300));
         }
         // The edit comes over RPC (typing Esc into a TUI is timing-bound);
         // the keypress is typed.
@@ -1544,9 +1551,18 @@ fn no_hit_enter_prompt_in_a_real_terminal_at_80_columns(nv: Nvim) {
         );
     }
     assert!(screens[1].contains("fallback"), "{}", screens[1]);
+    assert!(
+        screens[2].lines().all(|l| l.chars().count() <= 40),
+        "a 40-column terminal: {}",
+        screens[2]
+    );
     assert_eq!(
-        sb.subjects(&sb.work)[..2],
-        ["Update journal.md".to_string(), long.to_string()]
+        sb.subjects(&sb.work)[..3],
+        [
+            "Update journal.md".to_string(),
+            "Update journal.md".to_string(),
+            long.to_string()
+        ]
     );
 }
 

@@ -22,6 +22,8 @@ M.core_keys = {
   max_subject = "number",
   body = "boolean",
   verify = "boolean",
+  journal_budget = "number",
+  stop = "table",
 }
 
 M.defaults = {

@@ -28,7 +28,9 @@ function M.check()
     end
   end
   local cli = native.cli()
-  if cli then
+  if not cli and b and not b.done then
+    h.info("the ai-commit CLI for scheduled backups is being built with the module")
+  elseif cli then
     h.ok("ai-commit CLI for scheduled backups: " .. cli)
   else
     h.warn("the ai-commit CLI is not on PATH: commits work, but backups cannot be scheduled after them", {
@@ -38,7 +40,10 @@ function M.check()
   end
 
   local m, err = native.load(ai._cfg().native)
-  if not m then
+  if not m and b and not b.done then
+    h.info("the module is used as soon as the build ends (no restart needed)")
+    return
+  elseif not m then
     local why = native.cannot_build()
     h.error(err, why and native.source_root() and { why } or nil)
     return

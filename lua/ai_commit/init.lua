@@ -147,6 +147,10 @@ end
 -- Events from the native side, drained on the main loop.
 local handlers = {}
 
+function handlers.staged(run)
+  ui.update(run.ui, "staged; writing the message…")
+end
+
 function handlers.generating(run, ev)
   run.model = ev.model
   ui.update(run.ui, ("asking %s…"):format(ev.model))
@@ -262,6 +266,11 @@ function M.commit(opts)
       return
     end
     if c.save and vim.bo[buf].modified then
+      -- Outside any repository nothing happens, not even the write.
+      if not repo.root(vim.fn.fnamemodify(path, ":p:h")) then
+        notify(("%s is not inside a git repository; create one with `ai-commit init`"):format(path), vim.log.levels.ERROR)
+        return
+      end
       local ok, err = pcall(vim.cmd, "silent write")
       if not ok then
         notify("could not save the buffer, nothing committed: " .. tostring(err), vim.log.levels.ERROR)
@@ -356,7 +365,10 @@ function M._native_unavailable(kind)
   local b = native.build_state()
   if b and not b.done then
     notify(
-      ("the native module is still building (%d crates so far); press again when it is done"):format(b.crates),
+      ("the native module is still building (%d crate%s so far); press again when it is done"):format(
+        b.crates,
+        b.crates == 1 and "" or "s"
+      ),
       vim.log.levels.WARN
     )
   else
@@ -388,7 +400,7 @@ function M._build()
     ui.close(shown)
   end
   if started then
-    notify("building the native module in the background (first start after install or update; a few minutes)")
+    notify("building its native module in the background (a few minutes)")
   end
   return started
 end
@@ -478,7 +490,9 @@ function M.status()
       or ("FAILED (exit %s); log: %s"):format(b.code, b.log)
     table.insert(lines, { ("\nbuild    %s: %s\n"):format(table.concat(native.BUILD, " "), how) })
   end
-  if not m then
+  if not m and b and not b.done then
+    table.insert(lines, { "\nmodule   being built; used as soon as the build ends\n" })
+  elseif not m then
     table.insert(lines, { "\nmodule   " .. load_err .. "\n", "ErrorMsg" })
   else
     local bs = native.call("backup_status", { cwd = M._dir() })
@@ -589,7 +603,13 @@ function M._review(run, text)
   vim.cmd("botright split")
   vim.api.nvim_win_set_buf(0, buf)
   vim.api.nvim_win_set_height(0, math.max(3, math.min(12, #vim.api.nvim_buf_get_lines(buf, 0, -1, false) + 1)))
-  notify(":w commits this message, :q cancels")
+  local m = run.message or {}
+  if m.source == "fallback" then
+    -- Said before the commit, not after: the message is not the model's.
+    notify("fallback message (" .. tostring(m.reason) .. "); :w commits it, :q cancels", vim.log.levels.WARN)
+  else
+    notify(":w commits this message, :q cancels")
+  end
 end
 
 --- Reconcile a repository with its remote in the background (see

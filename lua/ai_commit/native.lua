@@ -50,6 +50,18 @@ local function basename(path)
   return vim.fn.fnamemodify(path, ":t")
 end
 
+--- The plugin's name in lazy.nvim (its spec's `name`), when lazy.nvim
+--- manages it; else the directory's name, which lazy.nvim would use.
+local function lazy_name(root)
+  local lazy = package.loaded["lazy.core.config"]
+  for name, p in pairs(lazy and lazy.plugins or {}) do
+    if p.dir and vim.fs.normalize(p.dir) == root then
+      return name
+    end
+  end
+  return basename(root)
+end
+
 --- The step that will really (re)build the module, for where it was (or
 --- would be) loaded from. A loaded library cannot be replaced in a running
 --- Neovim, hence "restart" after a rebuild.
@@ -57,7 +69,7 @@ function M.build_hint(path)
   local root = plugin_root()
   local dir = root:find("^[%w/._+-]+$") and root or vim.fn.shellescape(root)
   local cargo = ("cd %s && %s"):format(dir, table.concat(M.BUILD, " "))
-  local lazy = ("lazy.nvim: `:Lazy build %s`"):format(basename(root))
+  local lazy = ("lazy.nvim: `:Lazy build %s`"):format(lazy_name(root))
   if path and path:find("^/nix/store/") then
     return "the plugin and its module come from different Nix builds: rebuild your configuration "
       .. "(`home-manager switch` or `nixos-rebuild switch`), then restart Neovim"

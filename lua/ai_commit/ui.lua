@@ -86,8 +86,14 @@ function M.fit(text, room)
   if vim.fn.strdisplaywidth(text) <= room then
     return text
   end
-  -- Long absolute paths first give way to their last component.
-  text = text:gsub("/[^%s`'\"]*/([^/%s`'\"]+)", "…/%1")
+  -- Long absolute paths first give way to their last component (words that
+  -- start with "/", perhaps quoted; never a URL's "//host/…").
+  text = text:gsub("(%S+)", function(word)
+    local lead, path = word:match("^([`'\"(]?)(/[^/]%S*)$")
+    if path and path:find("/", 2, true) then
+      return lead .. "…/" .. path:match("([^/]+/?)$")
+    end
+  end)
   if vim.fn.strdisplaywidth(text) <= room then
     return text
   end
@@ -143,7 +149,9 @@ function M.result_line(outcome, room, extra)
   -- notes ("fallback: …") stays in view; then the notes are cut.
   local subject_room = math.max(12, room - w(head) - w(tail) - math.min(w(more), 32))
   local line = head .. M.fit(subject, subject_room) .. tail
-  return line .. (more ~= "" and M.fit(more, math.max(1, room - w(line))) or ""), level
+  line = line .. (more ~= "" and M.fit(more, math.max(1, room - w(line))) or "")
+  -- A very narrow window: the whole line is cut, never wrapped.
+  return M.fit(line, room), level
 end
 
 return M

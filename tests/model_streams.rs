@@ -492,3 +492,46 @@ fn https_ollama_works_with_the_systems_trust_and_says_so_when_untrusted() {
         "no prompt went to an untrusted server"
     );
 }
+
+/// Something accepts connections but never answers (a stuck server, or not
+/// Ollama at all): the listing of models times out, the commit happens with
+/// the fallback, and the reason says what is wrong there — not "use a
+/// smaller model".
+#[test]
+fn a_server_that_accepts_but_never_answers_is_named_as_such() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("http://{}", listener.local_addr().unwrap());
+    // Hold every connection open, say nothing (ends with the test process).
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let sb = Sandbox::new(&host);
+    sb.seed(
+        "journal.md",
+        "# Beginning of Notes\n\nOld entry about nothing.\n",
+    );
+    sb.append(
+        "journal.md",
+        "\n## 2026-11-22\nWalked along the river; saw herons.\n",
+    );
+    let run = support::Run::from(
+        sb.ai_cmd(&["--json", "journal.md"])
+            .env("AI_COMMIT_CONNECT_TIMEOUT", "1")
+            .output()
+            .expect("ai-commit runs"),
+    );
+    run.ok();
+    let j = run.json();
+    assert_eq!(j["source"], "fallback", "{j}");
+    let reason = j["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("listing models")
+            && reason.contains("does not answer")
+            && !reason.contains("smaller model"),
+        "{reason}"
+    );
+    assert_eq!(sb.last_message(&sb.bare), FALLBACK);
+}

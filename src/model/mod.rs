@@ -40,7 +40,7 @@ pub enum ModelError {
     #[error("a TLS connection to {host} failed ({detail}); if the server uses a private CA, point SSL_CERT_FILE at its certificate")]
     Tls { host: String, detail: String },
 
-    #[error("Ollama at {host} did not answer in time: {stage} took longer than {secs:.1} s; raise `{key}` or use a smaller model")]
+    #[error("Ollama at {host} did not answer in time: {stage} took longer than {secs:.1} s; {}", timeout_advice(.stage, .key))]
     Timeout {
         host: String,
         stage: &'static str,
@@ -191,6 +191,8 @@ impl Client {
         &self.host
     }
 
+    /// `stage` and `key` name what timed out and the setting that bounds it
+    /// (see [`timeout_advice`]).
     fn timeout_err(&self, stage: &'static str, key: &'static str, d: Duration) -> ModelError {
         ModelError::Timeout {
             host: self.host.clone(),
@@ -489,6 +491,22 @@ fn root_cause(e: &reqwest::Error) -> String {
         src = s.source();
     }
     detail
+}
+
+/// What to do about a timeout: the quick calls (`/api/tags`, `/api/version`,
+/// connecting) bounded by `connect_timeout` (+ 5 s for an answer) mean a
+/// server that accepts connections but does not answer; a model that is
+/// slow to load or to write is a matter of the model's size and its limits.
+fn timeout_advice(stage: &str, key: &str) -> String {
+    if stage == "connecting" {
+        "nothing accepted the connection: is the host right, and is Ollama running there? (the limit is `connect_timeout`)".to_string()
+    } else if key == "connect_timeout" {
+        format!(
+            "something accepts connections there but does not answer (the limit is `connect_timeout` + 5 s for {stage}): is it Ollama, and is it not stuck? `ollama ps` and `curl HOST/api/tags` tell"
+        )
+    } else {
+        format!("raise `{key}` or use a smaller model")
+    }
 }
 
 /// See [`Client::resolve_model`].

@@ -149,6 +149,8 @@ fn main() {
         g.as_secs_f64() / b.as_secs_f64()
     );
 
+    insert_near_top(&fake, &text, rt.handle());
+
     // Prompt building for a 46,505-line insertion.
     let big: String = (1..=46_505)
         .map(|i| format!("Entry {i}: a line of the journal that was pasted in one go.\n"))
@@ -222,4 +224,89 @@ fn main() {
     println!("\nstart-up (median of 30):");
     println!("  ai-commit --version                 {:>10}", ms(ours));
     println!("  git --version                       {:>10}", ms(gits));
+}
+
+/// Issue 11's target: an entry inserted near the top of a 10 MB newest-first
+/// journal (under its marker), 20 times, git CLI and the in-process pipeline
+/// alternating; then the objects' disk usage of work + bare repository, git
+/// as it leaves them vs ai-commit after its background compaction.
+fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
+    const ENTRIES: usize = 20;
+    const MARKER: &str = "# Beginning of Notes\n";
+    let git_sb = sandbox_with_journal(&fake.url(), text);
+    let lib_sb = sandbox_with_journal(&fake.url(), text);
+    let (mut t_git, mut t_lib, mut t_stage) = (Vec::new(), Vec::new(), Vec::new());
+    let mut current = text.to_string();
+    for round in 0..ENTRIES {
+        current = current.replacen(
+            MARKER,
+            &format!("{MARKER}\n## Morning {round}\nCoffee on the balcony; swifts back.\n"),
+            1,
+        );
+        git_sb.write("journal.md", &current);
+        let t = Instant::now();
+        git_sb.git_ok(&git_sb.work, &["add", "journal.md"]);
+        git_sb.git_ok(&git_sb.work, &["commit", "-q", "-m", "Add morning entry"]);
+        git_sb.git_ok(&git_sb.work, &["push", "-q"]);
+        t_git.push(t.elapsed());
+
+        lib_sb.write("journal.md", &current);
+        let t = Instant::now();
+        let req = Request {
+            target: Target::Paths(vec![lib_sb.work.join("journal.md")]),
+            cwd: lib_sb.work.clone(),
+            settings: Settings::default(),
+            dry_run: false,
+            message: None,
+            backup_runner: None,
+        };
+        let out = ai_commit::run(&req, rt, &Cancel::new(), &mut |_| {}, None).expect("pipeline");
+        t_lib.push(t.elapsed());
+        t_stage.push(Duration::from_millis(out.timings.stage_ms as u64));
+        assert!(matches!(out.push, ai_commit::PushStatus::Pushed(_)));
+    }
+    let (g, l) = (median(&t_git), median(&t_lib));
+    println!("\n10 MB journal, entry inserted near the top, commit + push (median of {ENTRIES}, alternating):");
+    println!("  git add && git commit && git push   {:>10}", ms(g));
+    println!(
+        "  ai-commit pipeline (in-process)     {:>10}   {:.1}x faster (staging {})",
+        ms(l),
+        g.as_secs_f64() / l.as_secs_f64(),
+        ms(median(&t_stage))
+    );
+
+    let objects = |sb: &Sandbox| {
+        let work = ai_commit::compact::usage(&sb.work.join(".git/objects"), None);
+        let bare = ai_commit::compact::usage(&sb.bare.join("objects"), None);
+        work.total() + bare.total()
+    };
+    let repo = Repo::discover(&lib_sb.work).unwrap();
+    let before = objects(&lib_sb);
+    let t = Instant::now();
+    let state = ai_commit::compact::run_now(&repo, &Default::default());
+    let took = t.elapsed();
+    assert!(
+        state.results.iter().all(|r| r.status == "ok"),
+        "{:?}",
+        state.results
+    );
+    let (g_bytes, l_bytes) = (objects(&git_sb), objects(&lib_sb));
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1048576.0);
+    println!("\nobjects of work + bare repository after {ENTRIES} entries:");
+    println!("  git CLI (as it leaves them)         {:>10}", mb(g_bytes));
+    println!("  ai-commit before compaction         {:>10}", mb(before));
+    println!(
+        "  ai-commit after compaction          {:>10}   {:.1} % of git's (compaction {})",
+        mb(l_bytes),
+        100.0 * l_bytes as f64 / g_bytes as f64,
+        ms(took)
+    );
+    for sb in [&git_sb, &lib_sb] {
+        assert_eq!(sb.subjects(&sb.bare).len(), ENTRIES + 1);
+        sb.fsck_remote();
+        assert_eq!(
+            sb.git_ok(&sb.work, &["cat-file", "blob", "main:journal.md"]),
+            current
+        );
+    }
 }

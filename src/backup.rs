@@ -155,7 +155,7 @@ pub fn trigger(repo: &Repo, cfg: &Backup, exe: Option<&Path>) -> Option<String> 
     }
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(name))

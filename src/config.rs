@@ -105,6 +105,9 @@ pub struct Settings {
     pub verify: Option<bool>,
     /// Backups run after commits, in the background (`[backup]`).
     pub backup: Option<BackupSettings>,
+    /// Packing the objects of big files' versions, in the background
+    /// (`[compaction]`).
+    pub compaction: Option<CompactionSettings>,
 }
 
 /// `[backup]`: when and where backups go.
@@ -115,6 +118,19 @@ pub struct BackupSettings {
     pub min_interval: Option<String>,
     #[serde(default)]
     pub targets: Vec<BackupTarget>,
+}
+
+/// `[compaction]`: when the background job packs loose objects.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompactionSettings {
+    /// false: never pack (git's own `gc --auto` still may). Default true.
+    pub enabled: Option<bool>,
+    /// At most one run per this interval: "10m", "1h", "0". Default "10m".
+    pub min_interval: Option<String>,
+    /// Only start when the loose objects take at least this many bytes.
+    /// Default 4194304 (4 MiB).
+    pub min_loose_bytes: Option<u64>,
 }
 
 /// One `[[backup.targets]]`: a mirror or a command, optionally conditional.
@@ -157,7 +173,8 @@ impl Settings {
             max_subject,
             body,
             verify,
-            backup
+            backup,
+            compaction
         );
     }
 
@@ -223,6 +240,25 @@ pub struct Config {
     pub body: bool,
     pub verify: bool,
     pub backup: Backup,
+    pub compaction: Compaction,
+}
+
+/// Validated `[compaction]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compaction {
+    pub enabled: bool,
+    pub min_interval: Duration,
+    pub min_loose_bytes: u64,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Compaction {
+            enabled: true,
+            min_interval: Duration::from_secs(600),
+            min_loose_bytes: 4 << 20,
+        }
+    }
 }
 
 /// Validated `[backup]`.
@@ -281,6 +317,7 @@ impl Default for Config {
             body: true,
             verify: true,
             backup: Backup::default(),
+            compaction: Compaction::default(),
         }
     }
 }
@@ -531,9 +568,26 @@ impl Config {
                 }
             }
         };
+        let compaction = match s.compaction {
+            None => Compaction::default(),
+            Some(c) => {
+                let d = Compaction::default();
+                Compaction {
+                    enabled: c.enabled.unwrap_or(d.enabled),
+                    min_interval: match &c.min_interval {
+                        Some(i) => {
+                            parse_interval(i).map_err(|e| bad("compaction.min_interval", e))?
+                        }
+                        None => d.min_interval,
+                    },
+                    min_loose_bytes: c.min_loose_bytes.unwrap_or(d.min_loose_bytes),
+                }
+            }
+        };
         Ok(Config {
             verify: s.verify.unwrap_or(d.verify),
             backup,
+            compaction,
             model,
             host,
             timeout: secs("timeout", s.timeout, d.timeout)?,

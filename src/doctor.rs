@@ -79,6 +79,60 @@ fn backup_checks(cfg: &Config, out: &mut Vec<Check>) {
     }
 }
 
+/// The objects' size and the last compaction (issue 11: a journal for life
+/// must not grow by a full copy per commit).
+fn compaction_checks(repo: &crate::git::Repo, cfg: &Config, out: &mut Vec<Check>) {
+    let state = crate::compact::load_state(repo);
+    let last = if state.finished == 0 {
+        "no compaction yet".to_string()
+    } else {
+        let failed: Vec<&str> = state
+            .results
+            .iter()
+            .filter(|r| r.status != "ok")
+            .map(|r| r.detail.as_str())
+            .collect();
+        if failed.is_empty() {
+            format!("last compaction at {} (epoch s)", state.finished)
+        } else {
+            format!("last compaction: {}", failed.join("; "))
+        }
+    };
+    for o in crate::status::objects(repo, &cfg.backup) {
+        let u = &o.usage;
+        let level = if cfg.compaction.enabled
+            && u.loose_bytes > 64 * cfg.compaction.min_loose_bytes.max(1 << 20)
+        {
+            Level::Warn
+        } else {
+            Level::Ok
+        };
+        out.push(check(
+            "objects",
+            level,
+            format!(
+                "{}: {} ({} loose, {}; {} pack(s), {})",
+                o.repo,
+                crate::compact::human(u.total()),
+                u.loose_count,
+                crate::compact::human(u.loose_bytes),
+                u.packs,
+                crate::compact::human(u.pack_bytes)
+            ),
+        ));
+    }
+    let detail = if cfg.compaction.enabled {
+        format!(
+            "on (at most every {} s, from {} loose); {last}",
+            cfg.compaction.min_interval.as_secs(),
+            crate::compact::human(cfg.compaction.min_loose_bytes)
+        )
+    } else {
+        format!("off (compaction.enabled = false); {last}")
+    };
+    out.push(check("compaction", Level::Ok, detail));
+}
+
 /// Run every check for the repository around `cwd`.
 pub fn run(cwd: &Path, settings: &Settings, rt: &Handle) -> Vec<Check> {
     let mut out = Vec::new();
@@ -159,6 +213,7 @@ pub fn run(cwd: &Path, settings: &Settings, rt: &Handle) -> Vec<Check> {
         Err(e) => out.push(check("identity", Level::Fail, e.to_string())),
     }
     backup_checks(&cfg, &mut out);
+    compaction_checks(&repo, &cfg, &mut out);
     if !cfg.push {
         out.push(check("remote", Level::Ok, "pushing is off (push = false)"));
         return out;

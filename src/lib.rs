@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod cancel;
+pub mod compact;
 pub mod config;
 pub mod doctor;
 pub mod error;

@@ -24,6 +24,29 @@ pub struct Status {
     pub last_sync: Option<LastSync>,
     /// Why there is no remote to compare with, if there is none.
     pub remote_problem: Option<String>,
+    /// The objects' size of each repository the compaction looks after.
+    pub objects: Vec<RepoObjects>,
+    /// When the last compaction finished (seconds since the epoch), if any.
+    pub last_compaction: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoObjects {
+    /// The git directory.
+    pub repo: String,
+    pub usage: crate::compact::Usage,
+}
+
+/// The objects' size of the work repository, its local remote and the
+/// backup mirrors (`ai-commit status`, `doctor`).
+pub fn objects(repo: &Repo, backup: &crate::config::Backup) -> Vec<RepoObjects> {
+    crate::compact::repositories(repo, backup)
+        .into_iter()
+        .map(|dir| RepoObjects {
+            usage: crate::compact::usage(&dir.join("objects"), None),
+            repo: dir.display().to_string(),
+        })
+        .collect()
 }
 
 pub fn status(repo: &Repo) -> Result<Status> {
@@ -37,7 +60,14 @@ pub fn status(repo: &Repo) -> Result<Status> {
         last_push: last_push(repo),
         last_sync: last_sync(repo),
         remote_problem: None,
+        objects: Vec::new(),
+        last_compaction: Some(crate::compact::load_state(repo).finished).filter(|f| *f > 0),
     };
+    // A broken config must not hide the status: fall back to no mirrors.
+    let backup = crate::config::Config::load(Some(&repo.workdir), Default::default())
+        .map(|c| c.backup)
+        .unwrap_or_default();
+    s.objects = objects(repo, &backup);
     match push_target(repo) {
         Err(e) => s.remote_problem = Some(e.to_string()),
         Ok(t) => {

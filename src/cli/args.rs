@@ -137,6 +137,16 @@ pub enum Command {
     },
     /// Commits ahead of / behind the remote, and how the last push went.
     Status,
+    /// Pack loose objects of this repository, its local bare remote and
+    /// backup mirrors now (`[compaction]` in config.toml).
+    Compact {
+        /// Show the objects' size and the last compaction instead.
+        #[arg(long)]
+        status: bool,
+        /// Internal: the detached, debounced, single-flight job started after commits.
+        #[arg(long, hide = true)]
+        scheduled: bool,
+    },
     /// Run the configured backups now (`[backup]` in config.toml).
     Backup {
         /// Show the last backup's results instead.

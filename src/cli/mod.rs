@@ -51,6 +51,9 @@ pub fn main() -> i32 {
         }
         Some(Command::Sync { no_push }) => run_sync(&cli.common, &cwd, *no_push),
         Some(Command::Status) => run_status(&cli.common, &cwd),
+        Some(Command::Compact { status, scheduled }) => {
+            run_compact(&cli.common, &cwd, *status, *scheduled)
+        }
         Some(Command::Backup { status, scheduled }) => {
             run_backup(&cli.common, &cwd, *status, *scheduled)
         }
@@ -411,6 +414,19 @@ fn run_status(common: &Common, cwd: &std::path::Path) -> i32 {
         ),
         None => println!("last sync: none recorded"),
     }
+    for o in &s.objects {
+        println!(
+            "objects of {}: {} ({} loose, {} pack(s))",
+            o.repo,
+            ai_commit::compact::human(o.usage.total()),
+            o.usage.loose_count,
+            o.usage.packs
+        );
+    }
+    match s.last_compaction {
+        Some(at) => println!("last compaction: {}", ago(at)),
+        None => println!("last compaction: none recorded"),
+    }
     EXIT_OK
 }
 
@@ -425,6 +441,70 @@ fn ago(at: u64) -> String {
         60..=3599 => format!("{} min ago", d / 60),
         3600..=86_399 => format!("{} h ago", d / 3600),
         _ => format!("{} days ago", d / 86_400),
+    }
+}
+
+fn run_compact(common: &Common, cwd: &std::path::Path, status: bool, scheduled: bool) -> i32 {
+    use ai_commit::compact;
+    let repo = match open_repo(common, cwd) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut printer = Printer::new(common.format(), common.quiet);
+    let cfg = match config::Config::load(Some(&repo.workdir), settings(common)) {
+        Ok(c) => c,
+        Err(e) => return report_error(&mut printer, common.format(), &Error::from(e)),
+    };
+    let state = if status {
+        Some(compact::load_state(&repo))
+    } else if scheduled {
+        if !cfg.compaction.enabled {
+            return EXIT_OK;
+        }
+        match compact::scheduled(&repo, &cfg.compaction, &cfg.backup) {
+            Ok(s) => s,
+            Err(e) => return report_error(&mut printer, common.format(), &e),
+        }
+    } else {
+        Some(compact::run_now(&repo, &cfg.backup))
+    };
+    let Some(state) = state else {
+        return EXIT_OK; // coalesced into the job already pending
+    };
+    if common.format() == Format::Json {
+        print_json(&state);
+    } else if !common.quiet {
+        if status {
+            for dir in compact::repositories(&repo, &cfg.backup) {
+                let u = compact::usage(&dir.join("objects"), None);
+                println!(
+                    "objects of {}: {} ({} loose: {}; {} pack(s): {})",
+                    dir.display(),
+                    compact::human(u.total()),
+                    u.loose_count,
+                    compact::human(u.loose_bytes),
+                    u.packs,
+                    compact::human(u.pack_bytes)
+                );
+            }
+        }
+        if state.finished == 0 {
+            println!("no compaction has run yet for {}", repo.workdir.display());
+        } else {
+            println!(
+                "last compaction: {} (took {} s)",
+                ago(state.finished),
+                state.finished.saturating_sub(state.started)
+            );
+        }
+        for r in &state.results {
+            println!("  {:<7} {} ({} ms): {}", r.status, r.repo, r.ms, r.detail);
+        }
+    }
+    if state.results.iter().any(|r| r.status == "failed") && !status {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
     }
 }
 

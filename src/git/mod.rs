@@ -3,6 +3,7 @@
 pub mod client_hooks;
 pub mod commit;
 pub mod diff;
+pub mod fastblob;
 pub mod lock;
 pub mod merge;
 pub mod publish;

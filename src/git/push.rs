@@ -357,9 +357,18 @@ impl Copier<'_> {
             // Another disk: copy under a temporary name, then rename, so a
             // reader never sees half an object.
             let tmp = dst_dir.join(format!(".tmp-{file}-{}", std::process::id()));
-            std::fs::copy(&src, &tmp).map_err(io)?;
-            std::fs::rename(&tmp, &dst).map_err(io)?;
-            return Ok(());
+            match std::fs::copy(&src, &tmp) {
+                Ok(_) => {
+                    std::fs::rename(&tmp, &dst).map_err(io)?;
+                    return Ok(());
+                }
+                // The background compaction packed it meanwhile: read it
+                // from the pack below.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                Err(e) => return Err(io(e)),
+            }
         }
         let odb = self
             .local

@@ -121,6 +121,11 @@ fn stage_one(
                     path: path.to_path_buf(),
                 });
             }
+            // A big plain file: write its blob without deflating it (the
+            // background compaction packs it later).
+            if super::fastblob::try_stage(&repo.git, index, path, rel)? {
+                return Ok(());
+            }
             index
                 .add_path(rel_path)
                 .map_err(|e| Error::git(format!("cannot stage {}", path.display()), e))

@@ -1,0 +1,393 @@
+//! Compaction: packing loose objects into delta-compressed packs, in a
+//! separate job, never on the commit path.
+//!
+//! Staging writes big files' versions as uncompressed loose objects (see
+//! `git::fastblob`) and the local push hard-links them into the bare
+//! remote, so a journal edited many times a day would cost a full copy per
+//! commit. After a commit the pipeline calls [`trigger`]; when the loose
+//! objects are worth packing it starts `ai-commit compact --scheduled`
+//! detached (its own session), which — like the backup job — takes a lock
+//! file (a second trigger meanwhile leaves: coalesced), waits out the
+//! debounce interval, compacts, logs to `$XDG_STATE_HOME/ai-commit/
+//! compact.log`, records the result for `ai-commit status`/`doctor`, and
+//! runs again if a commit asked meanwhile.
+//!
+//! # Why `git repack`
+//!
+//! Each repository (the work repository, the local bare remote, local
+//! backup mirrors) is compacted with `git repack -a -d -k` when git is
+//! installed. git's repack writes the new pack and its index under temporary
+//! names, fsyncs them (`core.fsync=pack,pack-metadata`, forced here), renames
+//! them into place, and only then deletes the packs it replaced and, through
+//! `git prune-packed`, the loose objects that the packs now hold — so a
+//! `kill -9` at any point leaves every object in a loose file, an old pack or
+//! a complete new one. `-k` keeps unreachable objects (packed, not dropped):
+//! compaction never decides what is garbage. Objects written while it runs
+//! (a concurrent commit) stay loose until the next run; git and libgit2
+//! re-scan the pack directory when an object moved, and our own local push
+//! falls back to reading through the object database when a loose file
+//! vanished (see `git::push`). git reuses the deltas of existing packs, so a
+//! run costs the new versions, not the whole history.
+//!
+//! libgit2's pack builder could do the packing without git, but it has no
+//! delta reuse across runs, and removing loose objects would be ours to prove
+//! safe; without git the job logs "skipped: git is not installed" and keeps
+//! everything loose (what git itself does until `gc --auto`).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Compaction;
+use crate::error::{Error, Result};
+use crate::git::Repo;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The objects of one repository.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Usage {
+    pub loose_count: u64,
+    pub loose_bytes: u64,
+    pub packs: u64,
+    pub pack_bytes: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.loose_bytes + self.pack_bytes
+    }
+}
+
+/// One repository's compaction.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RepoResult {
+    /// The repository's git directory.
+    pub repo: String,
+    /// "ok", "skipped" or "failed".
+    pub status: String,
+    pub detail: String,
+    pub ms: u128,
+    pub before: Usage,
+    pub after: Usage,
+}
+
+/// The last run, kept in the state directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub started: u64,
+    pub finished: u64,
+    pub results: Vec<RepoResult>,
+    /// Set by `trigger`; a run that starts after it satisfies it.
+    pub requested: u64,
+}
+
+fn state_base() -> PathBuf {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ai-commit")
+}
+
+/// Where this repository's compaction state and lock live (beside the
+/// backup job's, one directory per work tree).
+pub fn state_dir(repo: &Repo) -> PathBuf {
+    let backup = crate::backup::state_dir(repo);
+    let name = backup.file_name().map(PathBuf::from).unwrap_or_default();
+    state_base().join("compact").join(name)
+}
+
+fn log(repo: &Repo, line: &str) {
+    let path = state_base().join("compact.log");
+    if let Some(d) = path.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = writeln!(f, "{} {} {line}", now(), repo.workdir.display());
+    }
+}
+
+pub fn load_state(repo: &Repo) -> State {
+    std::fs::read_to_string(state_dir(repo).join("state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn save_state(repo: &Repo, f: impl FnOnce(&mut State)) {
+    let dir = state_dir(repo);
+    let _ = std::fs::create_dir_all(&dir);
+    let mut s = load_state(repo);
+    f(&mut s);
+    if let Ok(text) = serde_json::to_string_pretty(&s) {
+        let tmp = dir.join(format!("state.json.tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join("state.json"));
+        }
+    }
+}
+
+/// The objects' size under `objects` (a git directory's `objects/`).
+/// `stop_at`: stop counting loose bytes once they reach it (the trigger's
+/// cheap check).
+pub fn usage(objects: &Path, stop_at: Option<u64>) -> Usage {
+    let mut u = Usage::default();
+    for i in 0..=255u8 {
+        let Ok(dir) = std::fs::read_dir(objects.join(format!("{i:02x}"))) else {
+            continue;
+        };
+        for e in dir.flatten() {
+            if let Ok(m) = e.metadata() {
+                u.loose_count += 1;
+                u.loose_bytes += m.len();
+            }
+        }
+        if stop_at.is_some_and(|s| u.loose_bytes >= s) {
+            return u;
+        }
+    }
+    if let Ok(dir) = std::fs::read_dir(objects.join("pack")) {
+        for e in dir.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with("pack-") {
+                continue;
+            }
+            if name.ends_with(".pack") {
+                u.packs += 1;
+            }
+            if let Ok(m) = e.metadata() {
+                u.pack_bytes += m.len();
+            }
+        }
+    }
+    u
+}
+
+/// The git directories to compact: the work repository, its local bare
+/// remote, and local backup mirrors that exist.
+pub fn repositories(repo: &Repo, backup: &crate::config::Backup) -> Vec<PathBuf> {
+    let mut out = vec![repo.git.commondir().to_path_buf()];
+    if let Ok(t) = crate::git::remote::push_target(repo) {
+        if let Some(p) = crate::git::remote::local_path(&t.url, &repo.workdir) {
+            out.push(p);
+        }
+    }
+    let name = repo
+        .workdir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for t in &backup.targets {
+        if let Some(m) = &t.mirror {
+            let p = crate::config::expand_home(&m.replace("{name}", &name));
+            if p.join("objects").is_dir() {
+                out.push(p);
+            }
+        }
+    }
+    let mut seen = Vec::new();
+    out.retain(|p| {
+        let key = p.canonicalize().unwrap_or_else(|_| p.clone());
+        let fresh = !seen.contains(&key);
+        seen.push(key);
+        fresh
+    });
+    out
+}
+
+/// After a commit: start the detached job when the loose objects are worth
+/// packing. Never blocks on the job; returns a line for the log only.
+pub fn trigger(repo: &Repo, cfg: &Compaction, exe: Option<&Path>) -> Option<String> {
+    if !cfg.enabled {
+        return None;
+    }
+    let objects = repo.git.commondir().join("objects");
+    if usage(&objects, Some(cfg.min_loose_bytes)).loose_bytes < cfg.min_loose_bytes {
+        return None;
+    }
+    save_state(repo, |s| s.requested = now().max(s.requested + 1).max(1));
+    let exe = exe
+        .map(Path::to_path_buf)
+        .or_else(|| crate::backup::find_on_path("ai-commit"))?;
+    let mut cmd = Command::new(&exe);
+    cmd.args(["compact", "--scheduled"])
+        .current_dir(&repo.workdir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe; a new session detaches the job
+        // from the terminal (no SIGHUP when it closes) and from Ctrl-C.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    match cmd.spawn() {
+        Ok(_) => Some("compaction scheduled".into()),
+        Err(e) => {
+            let line = format!(
+                "compaction not scheduled: cannot start {}: {e}",
+                exe.display()
+            );
+            log(repo, &line);
+            Some(line)
+        }
+    }
+}
+
+/// The detached job: single-flight, debounced, repeated while requests come.
+/// Returns `None` when another job already holds the lock (coalesced).
+pub fn scheduled(
+    repo: &Repo,
+    cfg: &Compaction,
+    backup: &crate::config::Backup,
+) -> Result<Option<State>> {
+    let dir = state_dir(repo);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(|e| Error::io("cannot open the compaction lock file", e))?;
+    if lock.try_lock().is_err() {
+        log(
+            repo,
+            "compaction already pending or running; request coalesced",
+        );
+        return Ok(None);
+    }
+    loop {
+        let state = load_state(repo);
+        let wait = (state.finished + cfg.min_interval.as_secs()).saturating_sub(now());
+        if state.finished > 0 && wait > 0 {
+            log(repo, &format!("compaction debounced: waiting {wait} s"));
+            std::thread::sleep(Duration::from_secs(wait));
+        }
+        let started = now();
+        let done = run_now(repo, backup);
+        if load_state(repo).requested <= started {
+            let _ = lock.unlock();
+            return Ok(Some(done));
+        }
+    }
+}
+
+/// Compact every repository now (no debounce, no lock) and record it.
+pub fn run_now(repo: &Repo, backup: &crate::config::Backup) -> State {
+    let started = now();
+    let results: Vec<RepoResult> = repositories(repo, backup)
+        .iter()
+        .map(|dir| compact_one(dir))
+        .collect();
+    for r in &results {
+        log(
+            repo,
+            &format!(
+                "compaction of {} {} ({} ms): {}",
+                r.repo, r.status, r.ms, r.detail
+            ),
+        );
+    }
+    let finished = now().max(started);
+    save_state(repo, |s| {
+        s.started = started;
+        s.finished = finished;
+        s.results = results.clone();
+    });
+    load_state(repo)
+}
+
+fn compact_one(git_dir: &Path) -> RepoResult {
+    let started = Instant::now();
+    let objects = git_dir.join("objects");
+    let before = usage(&objects, None);
+    let result = |status: &str, detail: String, after: Usage| RepoResult {
+        repo: git_dir.display().to_string(),
+        status: status.into(),
+        detail,
+        ms: started.elapsed().as_millis(),
+        before: before.clone(),
+        after,
+    };
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        // Packs and their indexes reach the disk before anything they
+        // replace is deleted, whatever the user's core.fsync says.
+        .args([
+            "-c",
+            "core.fsync=pack,pack-metadata",
+            "-c",
+            "core.fsyncMethod=fsync",
+        ])
+        .args(["repack", "-a", "-d", "-k", "-q"])
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_OBJECT_DIRECTORY")
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => result(
+            "skipped",
+            "git is not installed; loose objects are kept".into(),
+            before.clone(),
+        ),
+        Err(e) => result(
+            "failed",
+            format!("cannot run git repack: {e}"),
+            before.clone(),
+        ),
+        Ok(o) if !o.status.success() => {
+            let tail = String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string();
+            result(
+                "failed",
+                format!("git repack: {}: {tail}", o.status),
+                usage(&objects, None),
+            )
+        }
+        Ok(_) => {
+            let after = usage(&objects, None);
+            let detail = format!(
+                "{} loose object(s), {} → {}",
+                before.loose_count,
+                human(before.total()),
+                human(after.total())
+            );
+            result("ok", detail, after)
+        }
+    }
+}
+
+/// "2.1 MB", for people.
+pub fn human(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
+    }
+}

@@ -81,6 +81,10 @@
             "hostile_cases"
             "--test"
             "journal_merge"
+            "--test"
+            "messages"
+            "--test"
+            "compaction"
           ];
           # The tests run a loopback Ollama server.
           __darwinAllowLocalNetworking = true;

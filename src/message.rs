@@ -734,14 +734,25 @@ pub fn entry_title<'a>(
     lines: impl IntoIterator<Item = &'a str>,
     max_subject: usize,
 ) -> Option<String> {
+    let lines: Vec<&str> = lines.into_iter().map(str::trim).collect();
     let mut in_fence = false;
-    for raw in lines {
-        let t = raw.trim();
+    for (i, &t) in lines.iter().enumerate() {
         if t.starts_with("```") || t.starts_with("~~~") {
             in_fence = !in_fence;
             continue;
         }
         if in_fence || t.is_empty() {
+            continue;
+        }
+        // A heading with nothing under it but another heading is a section
+        // of the file ("# Journal", "# Beginning of Notes" in a new file),
+        // not the entry's title.
+        if t.starts_with('#')
+            && lines[i + 1..]
+                .iter()
+                .find(|l| !l.is_empty())
+                .is_some_and(|next| next.starts_with('#'))
+        {
             continue;
         }
         let Some(candidate) = title_candidate(t) else {
@@ -1062,6 +1073,29 @@ mod tests {
             sanitize_in(raw, Shape::default(), &ctx).unwrap(),
             "Note the GitOps stack\n\nCloses the reproducibility gap."
         );
+    }
+
+    #[test]
+    fn a_new_journal_file_is_titled_by_its_entry_not_its_section_headings() {
+        let file = [
+            "# Journal",
+            "",
+            "# Beginning of Notes",
+            "",
+            "## 2026-11-29",
+            "Walked along the river after work; the herons are back.",
+        ];
+        assert_eq!(
+            entry_title(file, 72).as_deref(),
+            Some("Walked along the river after work; the herons are back")
+        );
+        // A dated heading that carries a title is the title.
+        let entry = [
+            "## 2025-10-13 14:28 — Closing the stack",
+            "",
+            "Some text here.",
+        ];
+        assert_eq!(entry_title(entry, 72).as_deref(), Some("Closing the stack"));
     }
 
     #[test]

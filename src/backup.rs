@@ -1,33 +1,24 @@
 //! Backups: a separate job, never on the commit path.
 //!
 //! After a commit the faces call [`trigger`]: it records the request and
-//! starts `ai-commit backup --scheduled` as a detached process (its own
-//! session, so it survives the editor or terminal exiting). That process
-//! takes the repository's lock file — a second trigger meanwhile finds the
-//! lock held and leaves (coalesced: the running job picks its request up) —
-//! waits until `min_interval` has passed since the last run (debounce), runs
-//! every target, logs to `$XDG_STATE_HOME/ai-commit/backup.log`, records the
-//! results for `ai-commit backup --status` / `:AICommitStatus`, and runs
-//! again if a request arrived while it ran. Failures never touch commits.
+//! starts `ai-commit backup --scheduled` detached, which runs every target
+//! under the deferred-job discipline of [`crate::job`] (single-flight,
+//! debounced by `min_interval`, logged to `$XDG_STATE_HOME/ai-commit/
+//! backup.log`), and records the results for `ai-commit backup --status` /
+//! `:AICommitStatus`. Failures never touch commits.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use git2::Repository;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Backup, BackupTarget};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::git::Repo;
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::job::{now, JobState, BACKUP};
 
 /// One target's result.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -49,68 +40,33 @@ pub struct State {
     pub requested: u64,
 }
 
-/// `$XDG_STATE_HOME/ai-commit` (via `dirs`).
-fn state_base() -> PathBuf {
-    dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("ai-commit")
+impl JobState for State {
+    fn finished(&self) -> u64 {
+        self.finished
+    }
+    fn requested(&self) -> u64 {
+        self.requested
+    }
+    fn set_requested(&mut self, at: u64) {
+        self.requested = at;
+    }
 }
 
 /// Where this repository's backup state lives.
 pub fn state_dir(repo: &Repo) -> PathBuf {
-    let base = state_base();
-    // Stable per work tree: its name plus a hash of its path.
-    let id = git2::Oid::hash_object(
-        git2::ObjectType::Blob,
-        repo.workdir.as_os_str().as_encoded_bytes(),
-    )
-    .map(|o| o.to_string()[..10].to_string())
-    .unwrap_or_default();
-    let name = repo
-        .workdir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    base.join("backup").join(format!("{name}-{id}"))
-}
-
-fn log_file() -> PathBuf {
-    state_base().join("backup.log")
+    BACKUP.state_dir(repo)
 }
 
 fn log(repo: &Repo, line: &str) {
-    let path = log_file();
-    if let Some(d) = path.parent() {
-        let _ = std::fs::create_dir_all(d);
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    {
-        let _ = writeln!(f, "{} {} {line}", now(), repo.workdir.display());
-    }
+    BACKUP.log(repo, line)
 }
 
 pub fn load_state(repo: &Repo) -> State {
-    std::fs::read_to_string(state_dir(repo).join("state.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+    BACKUP.load(repo)
 }
 
 fn save_state(repo: &Repo, f: impl FnOnce(&mut State)) {
-    let dir = state_dir(repo);
-    let _ = std::fs::create_dir_all(&dir);
-    let mut s = load_state(repo);
-    f(&mut s);
-    if let Ok(text) = serde_json::to_string_pretty(&s) {
-        let tmp = dir.join("state.json.tmp");
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(&tmp, dir.join("state.json"));
-        }
-    }
+    BACKUP.save(repo, f)
 }
 
 /// Ask for a backup and start the detached runner (`exe backup --scheduled`).
@@ -119,31 +75,13 @@ pub fn trigger(repo: &Repo, cfg: &Backup, exe: Option<&Path>) -> Option<String> 
     if cfg.targets.is_empty() {
         return None;
     }
-    save_state(repo, |s| s.requested = now().max(s.requested + 1).max(1));
+    BACKUP.request::<State>(repo);
     let exe = match exe.map(Path::to_path_buf).or_else(|| find_on_path("ai-commit")) {
         Some(e) => e,
         None => return Some("backup not scheduled: the ai-commit command is not on PATH (run `ai-commit backup` yourself)".into()),
     };
-    let mut cmd = Command::new(&exe);
-    cmd.args(["backup", "--scheduled"])
-        .current_dir(&repo.workdir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setsid is async-signal-safe; a new session detaches the job
-        // from the terminal (no SIGHUP when it closes) and from Ctrl-C.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-    }
-    match cmd.spawn() {
-        Ok(_) => Some(format!(
+    match BACKUP.spawn(repo, &exe) {
+        Ok(()) => Some(format!(
             "backup scheduled ({} target(s), at most every {} s)",
             cfg.targets.len(),
             cfg.min_interval.as_secs()
@@ -155,46 +93,12 @@ pub fn trigger(repo: &Repo, cfg: &Backup, exe: Option<&Path>) -> Option<String> 
     }
 }
 
-pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
-}
+pub(crate) use crate::job::find_on_path;
 
 /// The detached job: single-flight, debounced, repeated while requests come.
 /// Returns `None` when another job already holds the lock (coalesced).
 pub fn scheduled(repo: &Repo, cfg: &Backup) -> Result<Option<State>> {
-    let dir = state_dir(repo);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))
-        .map_err(|e| Error::io("cannot open the backup lock file", e))?;
-    if lock.try_lock().is_err() {
-        log(repo, "backup already pending or running; request coalesced");
-        return Ok(None);
-    }
-    loop {
-        let state = load_state(repo);
-        let due = state.finished + cfg.min_interval.as_secs();
-        let wait = due.saturating_sub(now());
-        if state.finished > 0 && wait > 0 {
-            log(repo, &format!("backup debounced: waiting {wait} s"));
-            std::thread::sleep(Duration::from_secs(wait));
-        }
-        let started = now();
-        let done = run_now(repo, cfg);
-        let requested_meanwhile = load_state(repo).requested > started;
-        if !requested_meanwhile {
-            let _ = lock.unlock();
-            return Ok(Some(done));
-        }
-    }
+    BACKUP.single_flight(repo, cfg.min_interval, || run_now(repo, cfg))
 }
 
 /// Run every target now (no debounce, no lock) and record the results.

@@ -34,23 +34,17 @@
 //! safe; without git the job logs "skipped: git is not installed" and keeps
 //! everything loose (what git itself does until `gc --auto`).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Compaction;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::git::Repo;
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::job::{now, JobState, COMPACTION};
 
 /// The objects of one repository.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -90,53 +84,34 @@ pub struct State {
     pub requested: u64,
 }
 
-fn state_base() -> PathBuf {
-    dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("ai-commit")
+impl JobState for State {
+    fn finished(&self) -> u64 {
+        self.finished
+    }
+    fn requested(&self) -> u64 {
+        self.requested
+    }
+    fn set_requested(&mut self, at: u64) {
+        self.requested = at;
+    }
 }
 
 /// Where this repository's compaction state and lock live (beside the
 /// backup job's, one directory per work tree).
 pub fn state_dir(repo: &Repo) -> PathBuf {
-    let backup = crate::backup::state_dir(repo);
-    let name = backup.file_name().map(PathBuf::from).unwrap_or_default();
-    state_base().join("compact").join(name)
+    COMPACTION.state_dir(repo)
 }
 
 fn log(repo: &Repo, line: &str) {
-    let path = state_base().join("compact.log");
-    if let Some(d) = path.parent() {
-        let _ = std::fs::create_dir_all(d);
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    {
-        let _ = writeln!(f, "{} {} {line}", now(), repo.workdir.display());
-    }
+    COMPACTION.log(repo, line)
 }
 
 pub fn load_state(repo: &Repo) -> State {
-    std::fs::read_to_string(state_dir(repo).join("state.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+    COMPACTION.load(repo)
 }
 
 fn save_state(repo: &Repo, f: impl FnOnce(&mut State)) {
-    let dir = state_dir(repo);
-    let _ = std::fs::create_dir_all(&dir);
-    let mut s = load_state(repo);
-    f(&mut s);
-    if let Ok(text) = serde_json::to_string_pretty(&s) {
-        let tmp = dir.join(format!("state.json.tmp-{}", std::process::id()));
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(&tmp, dir.join("state.json"));
-        }
-    }
+    COMPACTION.save(repo, f)
 }
 
 /// The objects' size under `objects` (a git directory's `objects/`).
@@ -218,30 +193,12 @@ pub fn trigger(repo: &Repo, cfg: &Compaction, exe: Option<&Path>) -> Option<Stri
     if usage(&objects, Some(cfg.min_loose_bytes)).loose_bytes < cfg.min_loose_bytes {
         return None;
     }
-    save_state(repo, |s| s.requested = now().max(s.requested + 1).max(1));
+    COMPACTION.request::<State>(repo);
     let exe = exe
         .map(Path::to_path_buf)
-        .or_else(|| crate::backup::find_on_path("ai-commit"))?;
-    let mut cmd = Command::new(&exe);
-    cmd.args(["compact", "--scheduled"])
-        .current_dir(&repo.workdir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setsid is async-signal-safe; a new session detaches the job
-        // from the terminal (no SIGHUP when it closes) and from Ctrl-C.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-    }
-    match cmd.spawn() {
-        Ok(_) => Some("compaction scheduled".into()),
+        .or_else(|| crate::job::find_on_path("ai-commit"))?;
+    match COMPACTION.spawn(repo, &exe) {
+        Ok(()) => Some("compaction scheduled".into()),
         Err(e) => {
             let line = format!(
                 "compaction not scheduled: cannot start {}: {e}",
@@ -260,36 +217,7 @@ pub fn scheduled(
     cfg: &Compaction,
     backup: &crate::config::Backup,
 ) -> Result<Option<State>> {
-    let dir = state_dir(repo);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))
-        .map_err(|e| Error::io("cannot open the compaction lock file", e))?;
-    if lock.try_lock().is_err() {
-        log(
-            repo,
-            "compaction already pending or running; request coalesced",
-        );
-        return Ok(None);
-    }
-    loop {
-        let state = load_state(repo);
-        let wait = (state.finished + cfg.min_interval.as_secs()).saturating_sub(now());
-        if state.finished > 0 && wait > 0 {
-            log(repo, &format!("compaction debounced: waiting {wait} s"));
-            std::thread::sleep(Duration::from_secs(wait));
-        }
-        let started = now();
-        let done = run_now(repo, backup);
-        if load_state(repo).requested <= started {
-            let _ = lock.unlock();
-            return Ok(Some(done));
-        }
-    }
+    COMPACTION.single_flight(repo, cfg.min_interval, || run_now(repo, backup))
 }
 
 /// Compact every repository now (no debounce, no lock) and record it.

@@ -17,6 +17,7 @@ pub mod event;
 pub mod git;
 pub mod hook;
 pub mod init;
+pub mod job;
 pub mod message;
 pub mod model;
 pub mod ollama_values;

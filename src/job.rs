@@ -1,0 +1,213 @@
+//! The machinery shared by the deferred jobs (backups, compaction): never on
+//! the commit path, started detached after a commit, single-flight,
+//! debounced, logged, with their last results kept per work tree.
+//!
+//! A job's trigger records a request ([`Job::request`]) and starts
+//! `ai-commit <name> --scheduled` in its own session ([`Job::spawn`]: it
+//! survives the editor or terminal exiting). That process runs
+//! [`Job::single_flight`]: it takes the work tree's lock file (a second
+//! trigger meanwhile finds it held and leaves: coalesced, the running job
+//! picks its request up), waits until `min_interval` has passed since the
+//! last run (debounce), runs, and runs again if a request arrived meanwhile.
+//! Logs go to `$XDG_STATE_HOME/ai-commit/<name>.log`, state to
+//! `$XDG_STATE_HOME/ai-commit/<name>/<work tree>-<hash>/state.json`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::git::Repo;
+
+/// Seconds since the epoch (0 if the clock is before it).
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// What a job keeps between runs: when it last finished, and the latest
+/// request (set by a trigger; a run that starts after it satisfies it).
+pub trait JobState: Serialize + DeserializeOwned + Default {
+    fn finished(&self) -> u64;
+    fn requested(&self) -> u64;
+    fn set_requested(&mut self, at: u64);
+}
+
+/// One kind of deferred job.
+pub struct Job {
+    /// The CLI subcommand, and the name of its log and state directories.
+    pub name: &'static str,
+    /// How the log lines call it ("backup", "compaction").
+    pub what: &'static str,
+}
+
+pub const BACKUP: Job = Job {
+    name: "backup",
+    what: "backup",
+};
+
+pub const COMPACTION: Job = Job {
+    name: "compact",
+    what: "compaction",
+};
+
+/// `$XDG_STATE_HOME/ai-commit` (via `dirs`).
+fn state_base() -> PathBuf {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ai-commit")
+}
+
+/// Stable per work tree: its name plus a hash of its path.
+fn repo_key(repo: &Repo) -> String {
+    let id = git2::Oid::hash_object(
+        git2::ObjectType::Blob,
+        repo.workdir.as_os_str().as_encoded_bytes(),
+    )
+    .map(|o| o.to_string()[..10].to_string())
+    .unwrap_or_default();
+    let name = repo
+        .workdir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{name}-{id}")
+}
+
+impl Job {
+    /// Where this job keeps the work tree's state and lock file.
+    pub fn state_dir(&self, repo: &Repo) -> PathBuf {
+        state_base().join(self.name).join(repo_key(repo))
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        state_base().join(format!("{}.log", self.name))
+    }
+
+    /// Append a line to the job's log (best effort: a log never fails a job).
+    pub fn log(&self, repo: &Repo, line: &str) {
+        let path = self.log_file();
+        if let Some(d) = path.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            let _ = writeln!(f, "{} {} {line}", now(), repo.workdir.display());
+        }
+    }
+
+    pub fn load<S: JobState>(&self, repo: &Repo) -> S {
+        std::fs::read_to_string(self.state_dir(repo).join("state.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    /// Change the state; written to a temporary file, then renamed, so a
+    /// reader never sees half of it.
+    pub fn save<S: JobState>(&self, repo: &Repo, f: impl FnOnce(&mut S)) {
+        let dir = self.state_dir(repo);
+        let _ = std::fs::create_dir_all(&dir);
+        let mut s: S = self.load(repo);
+        f(&mut s);
+        if let Ok(text) = serde_json::to_string_pretty(&s) {
+            let tmp = dir.join(format!("state.json.tmp-{}", std::process::id()));
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, dir.join("state.json"));
+            }
+        }
+    }
+
+    /// Record a request (later than any before it).
+    pub fn request<S: JobState>(&self, repo: &Repo) {
+        self.save(repo, |s: &mut S| {
+            s.set_requested(now().max(s.requested() + 1).max(1))
+        });
+    }
+
+    /// Start `exe <name> --scheduled` in the work tree, detached.
+    pub fn spawn(&self, repo: &Repo, exe: &Path) -> std::io::Result<()> {
+        let mut cmd = Command::new(exe);
+        cmd.args([self.name, "--scheduled"])
+            .current_dir(&repo.workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setsid is async-signal-safe; a new session detaches the
+            // job from the terminal (no SIGHUP when it closes) and from Ctrl-C.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+        }
+        cmd.spawn().map(|_| ())
+    }
+
+    /// The detached job's body: single-flight, debounced by `min_interval`,
+    /// `run` repeated while requests come. `None` when another job already
+    /// holds the lock (the request is coalesced into it).
+    pub fn single_flight<S: JobState>(
+        &self,
+        repo: &Repo,
+        min_interval: Duration,
+        mut run: impl FnMut() -> S,
+    ) -> Result<Option<S>> {
+        let dir = self.state_dir(repo);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .map_err(|e| Error::io(format!("cannot open the {} lock file", self.what), e))?;
+        if lock.try_lock().is_err() {
+            self.log(
+                repo,
+                &format!(
+                    "{} already pending or running; request coalesced",
+                    self.what
+                ),
+            );
+            return Ok(None);
+        }
+        loop {
+            let state: S = self.load(repo);
+            let wait = (state.finished() + min_interval.as_secs()).saturating_sub(now());
+            if state.finished() > 0 && wait > 0 {
+                self.log(repo, &format!("{} debounced: waiting {wait} s", self.what));
+                std::thread::sleep(Duration::from_secs(wait));
+            }
+            let started = now();
+            let done = run();
+            if self.load::<S>(repo).requested() <= started {
+                let _ = lock.unlock();
+                return Ok(Some(done));
+            }
+        }
+    }
+}
+
+/// `name` in a directory of `$PATH`, if there.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}

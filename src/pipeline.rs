@@ -90,6 +90,7 @@ pub fn run(
         &prepared.index,
         prepared.pathspec.as_deref(),
         prefetched,
+        &prepared.contents,
     )?;
     let changes = commit::changes(&repo, &prepared)?;
     timings.diff_ms = ms_since(t);

@@ -133,6 +133,71 @@ fn a_big_file_is_staged_as_gits_own_object() {
     intact(&sb, &versions);
 }
 
+/// The diff the message is written from is read from the staged bytes and
+/// the previous version wherever that lives: a loose object the fast path
+/// wrote, one git deflated, or a pack. Each time the model sees exactly the
+/// new entry, and the counts are git's own (`--numstat`).
+#[test]
+fn the_message_is_written_from_the_exact_diff_whatever_stores_the_last_version() {
+    let fake = support::ollama::FakeOllama::start(support::ollama::Script::text(
+        "Add an entry about the herons by the river",
+    ));
+    let sb = Sandbox::new(&fake.url());
+    let mut text = journal(1 << 20);
+    sb.seed("journal.md", &text);
+    let forms = [
+        "written by ai-commit",
+        "deflated by git",
+        "packed by git gc",
+    ];
+    for (n, form) in forms.iter().enumerate() {
+        // Store the last version in the given form.
+        text = insert_entry(&text, 100 + n);
+        sb.write("journal.md", &text);
+        match n {
+            0 => {
+                sb.ai(&["-q", "-m", "Set up", "journal.md"]).ok();
+            }
+            _ => {
+                sb.git_ok(&sb.work, &["commit", "-q", "-am", "By git"]);
+            }
+        }
+        if n == 2 {
+            sb.git_ok(&sb.work, &["gc", "-q", "--prune=now"]);
+        }
+        text = insert_entry(&text, n);
+        sb.write("journal.md", &text);
+        let prompts_before = fake.prompts().len();
+        let out = sb.ai(&["--format", "json", "journal.md"]);
+        let json = out.ok().json();
+        let prompts = fake.prompts();
+        assert_eq!(prompts.len(), prompts_before + 1, "{form}");
+        let prompt = prompts.last().unwrap()["prompt"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            prompt.contains(&format!("## Entry {n}")),
+            "{form}: {prompt}"
+        );
+        assert!(
+            !prompt.contains(&format!("## Entry {}", 100 + n)),
+            "{form}: the previous entry is not new: {prompt}"
+        );
+        let numstat = sb.git_ok(&sb.work, &["diff", "--numstat", "HEAD~1", "HEAD"]);
+        let git_counts: Vec<&str> = numstat.split_whitespace().take(2).collect();
+        assert_eq!(
+            git_counts,
+            [
+                json["stats"]["insertions"].to_string().as_str(),
+                json["stats"]["deletions"].to_string().as_str()
+            ],
+            "{form}: {json}"
+        );
+    }
+    fsck(&sb, &sb.work);
+}
+
 #[test]
 fn filters_still_apply_as_git_applies_them() {
     let sb = sandbox();

@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use git2::{Delta, DiffOptions, ErrorCode, Index, IndexEntry, Oid, Repository, Signature, Tree};
 
 use super::lock::{IndexLock, INDEX_LOCK_WAIT};
-use super::stage::{stage_into, Target};
+use super::stage::{stage_into, Staging, Target};
 use super::Repo;
 use crate::error::{Error, Result};
 
@@ -67,6 +67,8 @@ pub struct Prepared {
     pub branch_ref: Option<String>,
     /// Paths the commit is limited to (None: the whole index).
     pub pathspec: Option<Vec<String>>,
+    /// The bytes staged by the fast path (see [`Staging::contents`]).
+    pub contents: std::collections::HashMap<String, super::fastblob::Staged>,
     /// The named paths as given (relative to the work tree).
     pub named: Vec<String>,
 }
@@ -118,7 +120,11 @@ pub fn stage(repo: &Repo, target: &Target, dry_run: bool) -> Result<Prepared> {
     if dry_run {
         let (branch_ref, base) = head_state(&repo.git)?;
         let (index, named) = super::stage::stage(repo, target, false)?;
-        return Ok(prepared(index, base, branch_ref, target, named));
+        let staging = Staging {
+            named,
+            ..Staging::default()
+        };
+        return Ok(prepared(index, base, branch_ref, target, staging));
     }
     let mut lock = IndexLock::acquire(repo, INDEX_LOCK_WAIT)?;
     let (branch_ref, base) = head_state(&repo.git)?;
@@ -126,9 +132,9 @@ pub fn stage(repo: &Repo, target: &Target, dry_run: bool) -> Result<Prepared> {
     if index.has_conflicts() {
         return Err(Error::Conflicts);
     }
-    let named = stage_into(repo, &mut index, target)?;
+    let staging = stage_into(repo, &mut index, target)?;
     lock.write_index(&mut index)?;
-    Ok(prepared(index, base, branch_ref, target, named))
+    Ok(prepared(index, base, branch_ref, target, staging))
 }
 
 fn prepared(
@@ -136,8 +142,9 @@ fn prepared(
     base: Option<Oid>,
     branch_ref: Option<String>,
     target: &Target,
-    named: Vec<String>,
+    staging: Staging,
 ) -> Prepared {
+    let Staging { named, contents } = staging;
     let pathspec = match target {
         Target::Paths(_) if !named.iter().any(String::is_empty) => Some(named.clone()),
         _ => None,
@@ -147,6 +154,7 @@ fn prepared(
         base,
         branch_ref,
         pathspec,
+        contents,
         named,
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use git2::{Delta, FileMode, Index, Oid};
 use similar::{Algorithm, DiffOp, DiffTag};
 
+use super::fastblob::{self, Content, Staged};
 use super::Repo;
 use crate::error::{Error, Result};
 use crate::event::DiffStats;
@@ -217,7 +218,7 @@ fn split_lines(s: &str) -> Vec<&str> {
 pub struct Prepared {
     /// The HEAD blob that was read (the diff is valid only against it).
     old_id: Oid,
-    old_bytes: Vec<u8>,
+    old_bytes: Content,
     /// The diff of HEAD against the work-tree file, with the file's size and
     /// mtime when it was read; `None` when it could differ from the staged
     /// blob (see [`verbatim`]).
@@ -227,12 +228,13 @@ pub struct Prepared {
 /// Prepared work by path (see [`prefetch`]).
 pub type Prefetched = HashMap<String, Prepared>;
 
-/// Read the HEAD versions of `paths` and diff them against the work tree on
-/// another thread while the caller stages: inflating a large blob and
-/// diffing it are the slow parts, and neither needs the staged blob when the
-/// file is staged verbatim. [`staged`] uses a result only after git's stat
-/// check confirms the index holds what was read. Any failure just means
-/// "not prepared".
+/// Read the HEAD versions of `paths` on another thread while the caller
+/// stages: reading (inflating) a large blob is a slow part of the diff. For
+/// a small file the thread also diffs it against the work tree, which
+/// [`staged_from`] uses only after git's stat check confirms the index holds
+/// what was read; a big file is diffed against the bytes its staging read
+/// (see [`Staging::contents`](super::stage::Staging)), which are exact and
+/// spare reading it twice. Any failure just means "not prepared".
 pub fn prefetch(git_dir: PathBuf, paths: Vec<String>) -> std::thread::JoinHandle<Prefetched> {
     std::thread::spawn(move || {
         let mut out = Prefetched::new();
@@ -245,27 +247,29 @@ pub fn prefetch(git_dir: PathBuf, paths: Vec<String>) -> std::thread::JoinHandle
         let Some(workdir) = git.workdir().map(Path::to_path_buf) else {
             return out;
         };
+        let objects = git.commondir().join("objects");
         for p in paths {
             let Ok(entry) = tree.get_path(Path::new(&p)) else {
                 continue;
             };
-            let Ok(blob) = git.find_blob(entry.id()) else {
-                continue;
+            let old_bytes = match fastblob::read_stored(&objects, entry.id()) {
+                Some(bytes) => bytes,
+                None => match git.find_blob(entry.id()) {
+                    Ok(blob) => Content::from(blob.content().to_vec()),
+                    Err(_) => continue,
+                },
             };
-            // Diff straight from the inflated blob; copy it only when the
-            // work-tree shortcut does not apply.
-            let work = verbatim(&git, &workdir, &p).map(|(size, mtime, new_bytes)| {
-                (
-                    size,
-                    mtime,
-                    file_diff(p.clone(), 'M', blob.content(), &new_bytes),
-                )
-            });
-            let old_bytes = if work.is_some() {
-                Vec::new()
-            } else {
-                blob.content().to_vec()
-            };
+            let small = std::fs::symlink_metadata(workdir.join(&p))
+                .is_ok_and(|m| m.len() < fastblob::FAST_MIN_BYTES);
+            let work = small.then(|| verbatim(&git, &workdir, &p)).flatten().map(
+                |(size, mtime, new_bytes)| {
+                    (
+                        size,
+                        mtime,
+                        file_diff(p.clone(), 'M', &old_bytes, &new_bytes),
+                    )
+                },
+            );
             out.insert(
                 p,
                 Prepared {
@@ -296,7 +300,7 @@ pub fn staged(repo: &Repo, index: &Index, prefetched: Prefetched) -> Result<Vec<
         }
         Err(e) => return Err(Error::git("cannot read HEAD", e)),
     };
-    staged_from(repo, head, index, None, prefetched)
+    staged_from(repo, head, index, None, prefetched, &Default::default())
 }
 
 /// Read the staged change: `base` (a commit; None: the empty tree) against
@@ -307,6 +311,7 @@ pub fn staged_from(
     index: &Index,
     pathspec: Option<&[String]>,
     prefetched: Prefetched,
+    contents: &HashMap<String, Staged>,
 ) -> Result<Vec<FileDiff>> {
     let mut prefetched = prefetched;
     let head_tree = base
@@ -352,9 +357,13 @@ pub fn staged_from(
                 files.push(diff);
                 continue;
             }
-            Some(p) if p.work.is_none() => p.old_bytes,
-            _ => read_blob(repo, old.id())?,
+            Some(p) => p.old_bytes,
+            None => Content::from(read_blob(repo, old.id())?),
         };
+        if let Some(staged) = contents.get(&path).filter(|s| s.id == new.id()) {
+            files.push(file_diff(path, status, &old_bytes, &staged.content));
+            continue;
+        }
         let new_bytes = match (new.mode(), verbatim(&repo.git, &repo.workdir, &path)) {
             (FileMode::Blob | FileMode::BlobExecutable, Some((size, mtime, bytes)))
                 if staged_stat == Some((size & 0xFFFF_FFFF, mtime)) =>

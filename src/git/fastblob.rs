@@ -20,7 +20,9 @@
 //! user's own file, which is not where a crafted collision comes from.
 
 use std::fs::File;
-use std::io::{Read as _, Write as _};
+use std::io::{IoSlice, Read as _, Write as _};
+
+use memmap2::MmapMut;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,37 +35,95 @@ use crate::error::{Error, Result};
 /// and their loose objects stay small.
 pub const FAST_MIN_BYTES: u64 = 256 * 1024;
 
+/// A file staged by [`try_stage`]: its blob id and the bytes it was made of
+/// (the diff reads them instead of the file, which may have changed since).
+pub struct Staged {
+    pub id: Oid,
+    pub content: Content,
+}
+
+/// A file's bytes held for the diff. Big ones are read into anonymous
+/// memory advised into huge pages: faulting in a fresh 10 MB buffer page by
+/// page cost as much as reading the file.
+pub enum Content {
+    Mapped { map: MmapMut, len: usize },
+    Owned(Vec<u8>),
+}
+
+impl Content {
+    fn mapped(len: usize) -> std::io::Result<Content> {
+        // A mapping can't be empty; an empty blob still needs a buffer.
+        let map = MmapMut::map_anon(len.max(1))?;
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Ok(Content::Mapped { map, len })
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Content::Mapped { map, len } => &mut map[..*len],
+            Content::Owned(v) => v,
+        }
+    }
+}
+
+impl std::ops::Deref for Content {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Content::Mapped { map, len } => &map[..*len],
+            Content::Owned(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Content({} bytes)", self.len())
+    }
+}
+
+impl From<Vec<u8>> for Content {
+    fn from(v: Vec<u8>) -> Content {
+        Content::Owned(v)
+    }
+}
+
 /// Stage the regular file `path` (work-tree relative `rel`) into `index`
-/// with a stored-deflate loose object. `Ok(false)`: the fast path does not
+/// with a stored-deflate loose object. `Ok(None)`: the fast path does not
 /// apply (see the module docs) and nothing was changed; the caller stages
 /// the ordinary way.
-pub fn try_stage(git: &Repository, index: &mut Index, path: &Path, rel: &str) -> Result<bool> {
+pub fn try_stage(
+    git: &Repository,
+    index: &mut Index,
+    path: &Path,
+    rel: &str,
+) -> Result<Option<Staged>> {
     // stat before reading, as git does: if the file changes afterwards, the
     // index's stat data is older than the file and git re-hashes it.
     let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(false);
+        return Ok(None);
     };
     if !meta.is_file() || meta.len() < FAST_MIN_BYTES || !plain_attrs(git, rel) {
-        return Ok(false);
+        return Ok(None);
     }
     if std::env::var_os("GIT_OBJECT_DIRECTORY").is_some() {
-        return Ok(false);
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    if bytes.len() as u64 != meta.len() || bytes.contains(&b'\r') {
-        return Ok(false);
+        return Ok(None);
     }
     let objects = git.commondir().join("objects");
-    let id = write_loose_blob(&objects, &bytes)?;
+    let file =
+        File::open(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let Some((id, content)) =
+        store(&objects, file, meta.len() as usize, true).map_err(|e| e.reading(path))?
+    else {
+        return Ok(None);
+    };
     let mode = file_mode(git, index, rel, &meta);
     let entry = entry_for(rel, id, mode, &meta);
     index
         .add(&entry)
         .map_err(|e| Error::git(format!("cannot stage {}", path.display()), e))?;
-    Ok(true)
+    Ok(Some(Staged { id, content }))
 }
 
 /// No attribute that makes git's clean filter change bytes, and no
@@ -144,47 +204,285 @@ fn entry_for(rel: &str, id: Oid, mode: u32, meta: &std::fs::Metadata) -> IndexEn
 }
 
 /// Write `content` as a loose blob under `objects` (stored deflate blocks)
-/// and return its id. Hashing runs on a second thread while this one writes
-/// the temporary file; the file is renamed into place once the id is known,
-/// so a reader never sees half an object.
+/// and return its id.
+#[cfg(test)]
 pub fn write_loose_blob(objects: &Path, content: &[u8]) -> Result<Oid> {
-    let header = format!("blob {}\0", content.len());
+    store(objects, content, content.len(), false)
+        .map_err(|e| e.reading(Path::new("the content")))?
+        .map(|(id, _)| id)
+        .ok_or_else(|| Error::io("cannot store", std::io::Error::other("short content")))
+}
+
+/// Why [`store`] failed: reading the source, or writing the object.
+enum StoreError {
+    Read(std::io::Error),
+    Write(Error),
+}
+
+impl StoreError {
+    fn reading(self, path: &Path) -> Error {
+        match self {
+            StoreError::Read(e) => Error::io(format!("cannot read {}", path.display()), e),
+            StoreError::Write(e) => e,
+        }
+    }
+}
+
+/// Read `len` bytes from `src` and store them as a loose blob under
+/// `objects`, returning its id and the bytes. `Ok(None)`: `src` did not
+/// hold exactly `len` bytes (the file changed while read), or held a CR and
+/// `refuse_cr` is set; nothing is stored then.
+///
+/// One pass over the bytes, in ~1 MiB steps: this thread reads a step,
+/// hands it to a second thread that hashes it, and writes its deflate blocks
+/// to a temporary file while the hash runs. The file is renamed into place
+/// once the id is known, so a reader never sees half an object.
+fn store(
+    objects: &Path,
+    mut src: impl std::io::Read,
+    len: usize,
+    refuse_cr: bool,
+) -> std::result::Result<Option<(Oid, Content)>, StoreError> {
+    let header = format!("blob {len}\0");
+    let mut content = Content::mapped(len).map_err(StoreError::Read)?;
     let tmp = tmp_name(objects);
-    let (hashed, written) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| {
+    let mut out = open_new(&tmp)
+        .map_err(|e| StoreError::Write(Error::io(format!("cannot create {}", tmp.display()), e)))?;
+    let buf = content.bytes_mut();
+    let (streamed, hashed) = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel::<&[u8]>();
+        let header = header.as_bytes();
+        let hasher = s.spawn(move || {
             let mut h = Sha1::new();
-            h.update(header.as_bytes());
-            h.update(content);
+            h.update(header);
+            for step in rx {
+                h.update(step);
+            }
             h.finalize()
         });
-        let written = write_stored(&tmp, header.as_bytes(), content);
-        (hasher.join(), written)
+        let streamed = stream(&mut out, &tmp, &mut src, buf, header, &tx, refuse_cr);
+        drop(tx);
+        (streamed, hasher.join())
     });
-    let cleanup = |e: Error| {
+    drop(out);
+    let cleanup = || {
         let _ = std::fs::remove_file(&tmp);
-        e
     };
-    written.map_err(cleanup)?;
-    let digest = hashed.map_err(|_| {
-        cleanup(Error::io(
+    match streamed {
+        Ok(true) => {}
+        Ok(false) => {
+            cleanup();
+            return Ok(None);
+        }
+        Err(e) => {
+            cleanup();
+            return Err(e);
+        }
+    }
+    let Ok(digest) = hashed else {
+        cleanup();
+        return Err(StoreError::Write(Error::io(
             "cannot hash the staged file",
             std::io::Error::other("hashing thread panicked"),
-        ))
+        )));
+    };
+    let id = Oid::from_bytes(&digest).map_err(|e| {
+        cleanup();
+        StoreError::Write(Error::git("bad object id", e))
     })?;
-    let id = Oid::from_bytes(&digest).map_err(|e| cleanup(Error::git("bad object id", e)))?;
     let hex = id.to_string();
     let dir = objects.join(&hex[..2]);
     let dst = dir.join(&hex[2..]);
     if dst.exists() {
         // Already stored (the same version staged before): keep that one.
-        let _ = std::fs::remove_file(&tmp);
-        return Ok(id);
+        cleanup();
+        return Ok(Some((id, content)));
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| cleanup(Error::io(format!("cannot create {}", dir.display()), e)))?;
-    std::fs::rename(&tmp, &dst)
-        .map_err(|e| cleanup(Error::io(format!("cannot write {}", dst.display()), e)))?;
-    Ok(id)
+    let placed = std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
+        .and_then(|()| {
+            std::fs::rename(&tmp, &dst)
+                .map_err(|e| Error::io(format!("cannot write {}", dst.display()), e))
+        });
+    if let Err(e) = placed {
+        cleanup();
+        return Err(StoreError::Write(e));
+    }
+    Ok(Some((id, content)))
+}
+
+/// The deflate block size of stored blocks (their length is 16 bits).
+const BLOCK: usize = 65_535;
+/// Blocks per step of [`stream`]: ~1 MiB, small enough for the hash to run
+/// alongside the write, big enough to keep system calls few.
+const STEP_BLOCKS: usize = 16;
+
+/// The body of [`store`]: write the zlib stream of `header` then the bytes
+/// of `src` (read into `buf`, exactly its length) to `out`, sending each
+/// step's bytes to the hasher before writing it. `Ok(false)`: the source
+/// was shorter or longer than `buf`, or had a CR and `refuse_cr` is set.
+fn stream<'a>(
+    out: &mut File,
+    tmp: &Path,
+    src: &mut impl std::io::Read,
+    mut rest: &'a mut [u8],
+    header: &[u8],
+    hasher: &std::sync::mpsc::Sender<&'a [u8]>,
+    refuse_cr: bool,
+) -> std::result::Result<bool, StoreError> {
+    let write_err = |e: std::io::Error| {
+        StoreError::Write(Error::io(format!("cannot write {}", tmp.display()), e))
+    };
+    let hlen = header.len();
+    let total = hlen + rest.len();
+    // zlib's trailer: Adler-32 of the uncompressed stream (SIMD: a byte-wise
+    // loop over 10 MB costs more than the write).
+    let mut adler = simd_adler32::Adler32::new();
+    adler.write(header);
+    // CMF/FLG: deflate, 32 KiB window, "fastest" level hint; 0x7801 % 31 == 0.
+    out.write_all(&[0x78, 0x01]).map_err(write_err)?;
+    // Steps start on block boundaries; the header is never empty, so there
+    // is always at least one block.
+    let mut pos = 0;
+    while pos < total {
+        let end = (pos + STEP_BLOCKS * BLOCK).min(total);
+        let (from, to) = (pos.max(hlen) - hlen, end.max(hlen) - hlen);
+        let (step, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
+        rest = tail;
+        match src.read_exact(step) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(StoreError::Read(e)),
+        }
+        if refuse_cr && step.contains(&b'\r') {
+            return Ok(false);
+        }
+        adler.write(step);
+        let step: &'a [u8] = step;
+        // The hasher only stops early if it panicked; that is reported above.
+        let _ = hasher.send(step);
+        let heads: Vec<[u8; 5]> = (pos..end)
+            .step_by(BLOCK)
+            .map(|b| {
+                let n = BLOCK.min(total - b);
+                let [l0, l1] = (n as u16).to_le_bytes();
+                let [n0, n1] = (!(n as u16)).to_le_bytes();
+                [u8::from(b + n == total), l0, l1, n0, n1]
+            })
+            .collect();
+        let mut slices = Vec::with_capacity(heads.len() * 3);
+        for (head, b) in heads.iter().zip((pos..end).step_by(BLOCK)) {
+            let e = (b + BLOCK).min(total);
+            slices.push(IoSlice::new(head));
+            if b < hlen {
+                slices.push(IoSlice::new(&header[b..e.min(hlen)]));
+            }
+            if e > hlen {
+                let c = b.max(hlen) - hlen;
+                slices.push(IoSlice::new(&step[c - from..e - hlen - from]));
+            }
+        }
+        write_all_vectored(out, &mut slices).map_err(write_err)?;
+        pos = end;
+    }
+    // A file that grew while read is not the size we staged.
+    let mut more = [0u8; 1];
+    match src.read(&mut more) {
+        Ok(0) => {}
+        Ok(_) => return Ok(false),
+        Err(e) => return Err(StoreError::Read(e)),
+    }
+    out.write_all(&adler.finish().to_be_bytes())
+        .map_err(write_err)?;
+    Ok(true)
+}
+
+/// `Write::write_all_vectored` (not stable yet): write every slice, resuming
+/// after short writes.
+fn write_all_vectored(f: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match f.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Read the blob `id` if it is a loose object made of stored deflate blocks
+/// (what [`try_stage`] writes, and git with `core.looseCompression=0`):
+/// the bytes are copied once, straight into place, where libgit2 reads the
+/// file, inflates it into a second buffer and copies that into a third.
+/// `None` for anything else (packed, compressed, damaged): read it with
+/// libgit2 then. The zlib checksum is verified.
+pub fn read_stored(objects: &Path, id: Oid) -> Option<Content> {
+    let hex = id.to_string();
+    let mut f = File::open(objects.join(&hex[..2]).join(&hex[2..])).ok()?;
+    let mut zhead = [0u8; 2];
+    f.read_exact(&mut zhead).ok()?;
+    // Deflate, no preset dictionary, a valid header check.
+    let ok = zhead[0] & 0x0f == 8 && zhead[1] & 0x20 == 0;
+    if !ok || u16::from_be_bytes(zhead) % 31 != 0 {
+        return None;
+    }
+    // Stored block headers: BFINAL and BTYPE=00 in the first byte (the
+    // rest is padding up to the byte boundary), then LEN and ~LEN.
+    let block = |f: &mut File| -> Option<(bool, usize)> {
+        let mut h = [0u8; 5];
+        f.read_exact(&mut h).ok()?;
+        let len = u16::from_le_bytes([h[1], h[2]]);
+        if h[0] & 0x06 != 0 || !len != u16::from_le_bytes([h[3], h[4]]) {
+            return None;
+        }
+        Some((h[0] & 1 == 1, usize::from(len)))
+    };
+    // The object header ("blob N\0") is in the first bytes of the stream,
+    // possibly over several (small) blocks.
+    let mut first = Vec::new();
+    let mut last = false;
+    let nul = loop {
+        if let Some(i) = first.iter().position(|&b| b == 0) {
+            break i;
+        }
+        if last || first.len() > 64 {
+            return None;
+        }
+        let (fin, len) = block(&mut f)?;
+        last = fin;
+        let at = first.len();
+        first.resize(at + len, 0);
+        f.read_exact(&mut first[at..]).ok()?;
+    };
+    let size: usize = std::str::from_utf8(first[..nul].strip_prefix(b"blob ")?)
+        .ok()?
+        .parse()
+        .ok()?;
+    let mut content = Content::mapped(size).ok()?;
+    let buf = content.bytes_mut();
+    let already = first.len() - nul - 1;
+    if already > size {
+        return None;
+    }
+    buf[..already].copy_from_slice(&first[nul + 1..]);
+    let mut at = already;
+    while !last {
+        let (fin, len) = block(&mut f)?;
+        last = fin;
+        if at + len > size {
+            return None;
+        }
+        f.read_exact(&mut buf[at..at + len]).ok()?;
+        at += len;
+    }
+    let mut trailer = [0u8; 4];
+    f.read_exact(&mut trailer).ok()?;
+    let mut adler = simd_adler32::Adler32::new();
+    adler.write(&first[..=nul]);
+    adler.write(buf);
+    (at == size && adler.finish() == u32::from_be_bytes(trailer)).then_some(content)
 }
 
 /// A name git's own `prune` recognises and cleans up if we are killed
@@ -193,49 +491,6 @@ fn tmp_name(objects: &Path) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     objects.join(format!("tmp_obj_ai-commit-{}-{n}", std::process::id()))
-}
-
-/// A zlib stream of stored (uncompressed) deflate blocks of `header` then
-/// `content`, written to `path` with the mode git gives loose objects.
-fn write_stored(path: &Path, header: &[u8], content: &[u8]) -> Result<()> {
-    const BLOCK: usize = 65_535;
-    let total = header.len() + content.len();
-    let blocks = total.div_ceil(BLOCK).max(1);
-    let mut out = Vec::with_capacity(2 + total + blocks * 5 + 4);
-    // CMF/FLG: deflate, 32 KiB window, "fastest" level hint; 0x7801 % 31 == 0.
-    out.extend_from_slice(&[0x78, 0x01]);
-    // Blocks may span the header/content boundary; the header is never empty,
-    // so there is always at least one block.
-    let mut pos = 0;
-    while pos < total {
-        let len = BLOCK.min(total - pos);
-        out.push(u8::from(pos + len == total));
-        out.extend_from_slice(&(len as u16).to_le_bytes());
-        out.extend_from_slice(&(!(len as u16)).to_le_bytes());
-        copy_range(&mut out, header, content, pos, len);
-        pos += len;
-    }
-    // zlib's trailer: Adler-32 of the uncompressed stream (SIMD: a byte-wise
-    // loop over 10 MB costs more than the copy and the write together).
-    let mut adler = simd_adler32::Adler32::new();
-    adler.write(header);
-    adler.write(content);
-    out.extend_from_slice(&adler.finish().to_be_bytes());
-    let mut f =
-        open_new(path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
-    f.write_all(&out)
-        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
-}
-
-fn copy_range(out: &mut Vec<u8>, header: &[u8], content: &[u8], pos: usize, len: usize) {
-    let end = pos + len;
-    if pos < header.len() {
-        out.extend_from_slice(&header[pos..end.min(header.len())]);
-    }
-    if end > header.len() {
-        let from = pos.max(header.len()) - header.len();
-        out.extend_from_slice(&content[from..end - header.len()]);
-    }
 }
 
 fn open_new(path: &Path) -> std::io::Result<File> {
@@ -275,6 +530,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn git_s_own_uncompressed_loose_objects_are_read_and_others_are_left_to_libgit2() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let objects = repo.path().join("objects");
+        let content: Vec<u8> = (0..200_000u32).map(|i| (i % 97) as u8 + 32).collect();
+        let file = dir.path().join("f");
+        std::fs::write(&file, &content).unwrap();
+        // git's level-0 writer (zlib's stored blocks, its own block sizes).
+        let hash = |level: &str| {
+            let out = std::process::Command::new("git")
+                .args(["-c", &format!("core.looseCompression={level}")])
+                .args(["hash-object", "-w"])
+                .arg(&file)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            Oid::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+        };
+        let id = hash("0");
+        assert_eq!(
+            &read_stored(&objects, id).expect("git's level 0")[..],
+            &content[..]
+        );
+        // A compressed object is not stored blocks: libgit2 reads it.
+        let hex = id.to_string();
+        let path = objects.join(&hex[..2]).join(&hex[2..]);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(hash("1"), id);
+        assert!(read_stored(&objects, id).is_none());
+        // A damaged stored object (one byte flipped) fails the checksum.
+        std::fs::remove_file(&path).unwrap();
+        hash("0");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        let mut perm = std::fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perm.set_readonly(false);
+        std::fs::set_permissions(&path, perm).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(read_stored(&objects, id).is_none());
+    }
+
+    #[test]
     fn the_simd_adler32_agrees_with_the_definition() {
         let data: Vec<u8> = (0..200_003u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -301,6 +601,8 @@ mod tests {
             );
             let blob = repo.find_blob(id).unwrap();
             assert_eq!(blob.content(), &content[..], "size {size}");
+            let read = read_stored(&objects, id).expect("stored blocks are read back");
+            assert_eq!(&read[..], &content[..], "size {size}");
         }
     }
 }

@@ -27,6 +27,19 @@ pub struct Repo {
 
 /// The nearest existing ancestor of `path` (a deleted file's directory may
 /// be gone too), canonicalized.
+/// Process-wide libgit2 settings, applied once before the first repository
+/// is opened.
+///
+/// Strict hash verification re-hashes every object read with collision-
+/// detecting SHA-1: reading the last version of a 10 MB journal for the
+/// speculative diff cost 35 ms of the second core, which the staging's own
+/// hashing needs. git itself checks ids only in `fsck`, not on reads; we do
+/// the same (corruption is still caught by zlib's checksum and by git).
+fn libgit2_defaults() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
+}
+
 fn existing_ancestor(path: &Path) -> Option<PathBuf> {
     // A symlink belongs to the repository it sits in, wherever it points
     // (git stores the link itself).
@@ -46,6 +59,7 @@ fn existing_ancestor(path: &Path) -> Option<PathBuf> {
 impl Repo {
     /// Discover the repository that holds `path` (a file or a directory).
     pub fn discover(path: &Path) -> Result<Repo> {
+        libgit2_defaults();
         let abs = absolute(path)?;
         let start = existing_ancestor(&abs).ok_or_else(|| Error::NotARepo { path: abs.clone() })?;
         let git = Repository::discover(&start).map_err(|e| match e.code() {

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use git2::{ErrorCode, Index};
 
+use super::fastblob::Staged;
 use super::Repo;
 use crate::error::{Error, Result};
 
@@ -32,7 +33,7 @@ pub fn stage(repo: &Repo, target: &Target, write: bool) -> Result<(Index, Vec<St
     if index.has_conflicts() {
         return Err(Error::Conflicts);
     }
-    let staged = stage_into(repo, &mut index, target)?;
+    let staged = stage_into(repo, &mut index, target)?.named;
     if write {
         index.write().map_err(|e| match e.code() {
             ErrorCode::Locked => Error::IndexLocked {
@@ -44,10 +45,20 @@ pub fn stage(repo: &Repo, target: &Target, write: bool) -> Result<(Index, Vec<St
     Ok((index, staged))
 }
 
-/// Stage `target` into `index` (in memory). Returns the named paths,
-/// relative to the work tree (empty for `-a` and the index).
-pub fn stage_into(repo: &Repo, index: &mut Index, target: &Target) -> Result<Vec<String>> {
-    let mut staged = Vec::new();
+/// What [`stage_into`] did.
+#[derive(Default)]
+pub struct Staging {
+    /// The named paths, relative to the work tree (empty for `-a` and the
+    /// index).
+    pub named: Vec<String>,
+    /// The bytes of the files staged by the fast path, by path, with their
+    /// blob ids: the diff reads these instead of the object or the file.
+    pub contents: std::collections::HashMap<String, Staged>,
+}
+
+/// Stage `target` into `index` (in memory).
+pub fn stage_into(repo: &Repo, index: &mut Index, target: &Target) -> Result<Staging> {
+    let mut staged = Staging::default();
     match target {
         Target::Index => {}
         Target::AllTracked => {
@@ -59,8 +70,10 @@ pub fn stage_into(repo: &Repo, index: &mut Index, target: &Target) -> Result<Vec
             let head = repo.git.head().and_then(|h| h.peel_to_tree()).ok();
             for p in paths {
                 let rel = repo.relative(p)?;
-                stage_one(repo, index, head.as_ref(), p, &rel)?;
-                staged.push(rel);
+                if let Some(content) = stage_one(repo, index, head.as_ref(), p, &rel)? {
+                    staged.contents.insert(rel.clone(), content);
+                }
+                staged.named.push(rel);
             }
         }
     }
@@ -73,7 +86,7 @@ fn stage_one(
     head: Option<&git2::Tree<'_>>,
     path: &Path,
     rel: &str,
-) -> Result<()> {
+) -> Result<Option<Staged>> {
     let rel_path = Path::new(rel);
     // git2's get_path panics on an empty path (the work tree's root).
     // Tracked: in the index, or in HEAD (a deletion staged by `git rm` is
@@ -107,7 +120,7 @@ fn stage_one(
                     e,
                 )
             })?;
-        return Ok(());
+        return Ok(None);
     }
     if repo.git.find_submodule(rel).is_ok() {
         return Err(Error::Submodule {
@@ -123,16 +136,17 @@ fn stage_one(
             }
             // A big plain file: write its blob without deflating it (the
             // background compaction packs it later).
-            if super::fastblob::try_stage(&repo.git, index, path, rel)? {
-                return Ok(());
+            if let Some(staged) = super::fastblob::try_stage(&repo.git, index, path, rel)? {
+                return Ok(Some(staged));
             }
             index
                 .add_path(rel_path)
+                .map(|()| None)
                 .map_err(|e| Error::git(format!("cannot stage {}", path.display()), e))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if tracked {
-                index.remove_path(rel_path).map_err(|e| {
+                index.remove_path(rel_path).map(|()| None).map_err(|e| {
                     Error::git(
                         format!("cannot stage the deletion of {}", path.display()),
                         e,

@@ -93,13 +93,18 @@ fn main() {
     let text = journal(150_000);
     // `BENCH_ONLY=insert` runs only issue 11's benchmark (inserted entries,
     // disk usage, compaction).
-    if std::env::var("BENCH_ONLY").as_deref() == Ok("insert") {
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only == "insert" {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
         insert_near_top(&fake, &text, rt.handle());
+        return;
+    }
+    if only == "compaction" {
+        compaction_scaling(&fake, &text);
         return;
     }
     println!(
@@ -234,6 +239,8 @@ fn main() {
         ))
     );
 
+    compaction_scaling(&fake, &text);
+
     let start = |cmd: &Path, arg: &str| {
         median(
             &(0..30)
@@ -301,6 +308,32 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
         }
         assert!(matches!(out.push, ai_commit::PushStatus::Pushed(_)));
     }
+    // A new small file beside the journal, the same way.
+    let (mut s_git, mut s_lib) = (Vec::new(), Vec::new());
+    for round in 0..ENTRIES {
+        let rel = format!("notes/{round}.md");
+        let note = format!("# Note {round}\n\nSwifts over the roofs at dusk, {round} of them.\n");
+        git_sb.write(&rel, &note);
+        let t = Instant::now();
+        git_sb.git_ok(&git_sb.work, &["add", &rel]);
+        git_sb.git_ok(&git_sb.work, &["commit", "-q", "-m", "Add a note"]);
+        git_sb.git_ok(&git_sb.work, &["push", "-q"]);
+        s_git.push(t.elapsed());
+
+        let path = lib_sb.write(&rel, &note);
+        let t = Instant::now();
+        let req = Request {
+            target: Target::Paths(vec![path]),
+            cwd: lib_sb.work.clone(),
+            settings: Settings::default(),
+            dry_run: false,
+            message: None,
+            backup_runner: None,
+        };
+        let out = ai_commit::run(&req, rt, &Cancel::new(), &mut |_| {}, None).expect("pipeline");
+        s_lib.push(t.elapsed());
+        assert!(matches!(out.push, ai_commit::PushStatus::Pushed(_)));
+    }
     let (g, l) = (median(&t_git), median(&t_lib));
     println!("\n10 MB journal, entry inserted near the top, commit + push (median of {ENTRIES}, alternating):");
     println!("  git add && git commit && git push   {:>10}", ms(g));
@@ -309,6 +342,14 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
         ms(l),
         g.as_secs_f64() / l.as_secs_f64(),
         ms(median(&t_stage))
+    );
+    let (g, l) = (median(&s_git), median(&s_lib));
+    println!("\nnew small file in the same repository, commit + push (median of {ENTRIES}, alternating):");
+    println!("  git add && git commit && git push   {:>10}", ms(g));
+    println!(
+        "  ai-commit pipeline (in-process)     {:>10}   {:.1}x faster",
+        ms(l),
+        g.as_secs_f64() / l.as_secs_f64()
     );
 
     let objects = |sb: &Sandbox| {
@@ -338,11 +379,95 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
         ms(took)
     );
     for sb in [&git_sb, &lib_sb] {
-        assert_eq!(sb.subjects(&sb.bare).len(), ENTRIES + 1);
+        assert_eq!(sb.subjects(&sb.bare).len(), 2 * ENTRIES + 1);
         sb.fsck_remote();
         assert_eq!(
             sb.git_ok(&sb.work, &["cat-file", "blob", "main:journal.md"]),
             current
         );
     }
+}
+
+/// Compaction of 20 and 200 versions of the 10 MB journal (each an entry
+/// inserted near the top, committed and pushed by the pipeline with a given
+/// message), run as `ai-commit compact` in its own process: wall time, and
+/// the peak resident memory of that process and the git it runs (wait4's
+/// rusage covers the waited-for descendants).
+fn compaction_scaling(fake: &FakeOllama, text: &str) {
+    const MARKER: &str = "# Beginning of Notes\n";
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("\ncompaction of N versions of the 10 MB journal (work + bare repository):");
+    for versions in [20, 200] {
+        let sb = sandbox_with_journal(&fake.url(), text);
+        sandbox_env(&sb, fake);
+        let mut current = text.to_string();
+        for round in 0..versions {
+            current = current.replacen(
+                MARKER,
+                &format!("{MARKER}\n## Day {round}\nRain all morning; read by the window.\n"),
+                1,
+            );
+            let path = sb.write("journal.md", &current);
+            let req = Request {
+                target: Target::Paths(vec![path]),
+                cwd: sb.work.clone(),
+                settings: Settings::default(),
+                dry_run: false,
+                message: Some(format!("Add day {round}")),
+                backup_runner: None,
+            };
+            let out = ai_commit::run(&req, rt.handle(), &Cancel::new(), &mut |_| {}, None)
+                .expect("pipeline");
+            assert!(matches!(out.push, ai_commit::PushStatus::Pushed(_)));
+        }
+        let objects = |sb: &Sandbox| {
+            let work = ai_commit::compact::usage(&sb.work.join(".git/objects"), None);
+            let bare = ai_commit::compact::usage(&sb.bare.join("objects"), None);
+            work.total() + bare.total()
+        };
+        let before = objects(&sb);
+        let t = Instant::now();
+        let child = sb
+            .ai_cmd(&["compact"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ai-commit compact");
+        let (code, peak_kb) = wait_with_peak_rss(child.id());
+        let took = t.elapsed();
+        assert_eq!(code, 0, "ai-commit compact failed");
+        let after = objects(&sb);
+        assert_eq!(sb.subjects(&sb.bare).len(), versions + 1);
+        sb.fsck_remote();
+        assert_eq!(
+            sb.git_ok(&sb.work, &["cat-file", "blob", "main:journal.md"]),
+            current
+        );
+        println!(
+            "  {versions:>3} versions: {:>7.1} MB → {:>5.1} MB in {:>6.1} s, peak memory {:>5.0} MB",
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0,
+            took.as_secs_f64(),
+            peak_kb as f64 / 1024.0
+        );
+    }
+}
+
+/// Wait for the child `pid`; its exit code and the peak resident set (KiB)
+/// of it and its waited-for descendants.
+fn wait_with_peak_rss(pid: u32) -> (i32, i64) {
+    let mut status = 0;
+    // SAFETY: a plain wait4 on our own child, with valid out-pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid as i32, "wait4");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, usage.ru_maxrss)
 }

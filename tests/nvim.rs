@@ -918,7 +918,7 @@ fn help_documents_every_command(nv: Nvim) {
 vim.opt.rtp:prepend({rt:?})
 vim.cmd("helptags " .. {doc:?})
 local found = {{}}
-for _, tag in ipairs({{ "ai-commit", ":AICommit", ":AICommitCancel", ":AICommitStatus", ":AICommitBackup", ":AICommitJournal", "ai_commit.setup()", "ai-commit-options", "ai-commit-native", ":AICommitSync", "ai-commit-native-build", "ai-commit-native-stale", "ai-commit-messages", "ai-commit-review" }}) do
+for _, tag in ipairs({{ "ai-commit", ":AICommit", ":AICommitCancel", ":AICommitStatus", ":AICommitBackup", ":AICommitJournal", "ai_commit.setup()", "ai-commit-options", "ai-commit-native", ":AICommitSync", "ai-commit-native-build", "ai-commit-native-stale", "ai-commit-messages", "ai-commit-review", "ai-commit-compaction", "ai-commit-health" }}) do
   found[tag] = pcall(vim.cmd, "help " .. tag)
 end
 H.finish({{ found = found }})
@@ -930,7 +930,7 @@ H.finish({{ found = found }})
     for (tag, ok) in v["found"].as_object().unwrap() {
         assert_eq!(ok, true, ":help {tag}");
     }
-    assert_eq!(v["found"].as_object().unwrap().len(), 14);
+    assert_eq!(v["found"].as_object().unwrap().len(), 16);
 }
 
 fn ai_commit_backup_runs_in_the_background_and_status_and_health_show_it(nv: Nvim) {

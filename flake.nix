@@ -235,6 +235,16 @@
               };
             };
           };
+          # What src/config.rs `parse_interval` accepts.
+          interval = types.strMatching "0|[0-9]+[smhd]";
+          compaction = types.submodule {
+            freeformType = toml;
+            options = {
+              enabled = opt types.bool "Pack loose objects in the background after commits (default true); false: never (git's own `gc --auto` still may).";
+              min_interval = opt interval "At most one compaction per this interval: \"30s\", \"10m\", \"1h\", \"1d\" or \"0\" (default \"10m\").";
+              min_loose_bytes = opt types.ints.unsigned "Start only when the loose objects take at least this many bytes (default 4194304, 4 MiB).";
+            };
+          };
         in
         types.submodule {
           freeformType = toml;
@@ -260,6 +270,7 @@
             body = opt types.bool "Keep a body the model writes.";
             verify = opt types.bool "Run pre-commit and commit-msg hooks.";
             backup = opt backup "[backup]: when and where backups go.";
+            compaction = opt compaction "[compaction]: packing the loose objects of the work repository, its local bare remote and backup mirrors in the background (`git repack`).";
           };
         };
 

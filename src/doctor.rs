@@ -23,6 +23,9 @@ pub struct Check {
     pub name: &'static str,
     pub level: Level,
     pub detail: String,
+    /// What to do about a warning or a failure, if there is more to say.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub advice: Vec<String>,
 }
 
 fn check(name: &'static str, level: Level, detail: impl Into<String>) -> Check {
@@ -30,6 +33,7 @@ fn check(name: &'static str, level: Level, detail: impl Into<String>) -> Check {
         name,
         level,
         detail: detail.into(),
+        advice: Vec::new(),
     }
 }
 
@@ -79,58 +83,131 @@ fn backup_checks(cfg: &Config, out: &mut Vec<Check>) {
     }
 }
 
-/// The objects' size and the last compaction (issue 11: a journal for life
-/// must not grow by a full copy per commit).
-fn compaction_checks(repo: &crate::git::Repo, cfg: &Config, out: &mut Vec<Check>) {
-    let state = crate::compact::load_state(repo);
-    let last = if state.finished == 0 {
-        "no compaction yet".to_string()
+/// What to do about a compaction that failed or was skipped.
+fn what_to_do(r: &crate::compact::RepoResult, log: &Path) -> Vec<String> {
+    if r.status == "skipped" && r.detail.contains("git is not installed") {
+        vec!["compaction runs `git repack`: install git, then `ai-commit compact`".to_string()]
     } else {
-        let failed: Vec<&str> = state
-            .results
-            .iter()
-            .filter(|r| r.status != "ok")
-            .map(|r| r.detail.as_str())
-            .collect();
-        if failed.is_empty() {
-            format!("last compaction at {} (epoch s)", state.finished)
-        } else {
-            format!("last compaction: {}", failed.join("; "))
-        }
-    };
+        vec![format!(
+            "`ai-commit compact` runs it again and says why it fails (log: {})",
+            log.display()
+        )]
+    }
+}
+
+/// Loose bytes that count as "many" for a configuration: 16 times the
+/// bytes at which compaction starts (64 MiB by default), at least 1 MiB.
+pub fn many_loose_bytes(cfg: &crate::config::Compaction) -> u64 {
+    cfg.min_loose_bytes.saturating_mul(16).max(1 << 20)
+}
+
+/// The objects' size and the last compaction (issue 11: a journal for life
+/// must not grow by a full copy per commit). A repository's objects are a
+/// warning when loose objects wait that compaction will not pack: it is
+/// off (from [`many_loose_bytes`]), its last run failed or was skipped there
+/// (from `min_loose_bytes`), or it is not keeping up (far beyond both: 64
+/// times `min_loose_bytes`, at least 64 MiB, as loose objects that nothing
+/// refers to are never packed).
+fn compaction_checks(repo: &crate::git::Repo, cfg: &Config, out: &mut Vec<Check>) {
+    use crate::compact::human;
+    let state = crate::compact::load_state(repo);
+    let c = &cfg.compaction;
+    let many = many_loose_bytes(c);
+    let log = crate::job::COMPACTION.log_file();
     for o in crate::status::objects(repo, &cfg.backup) {
         let u = &o.usage;
-        let level = if cfg.compaction.enabled
-            && u.loose_bytes > 64 * cfg.compaction.min_loose_bytes.max(1 << 20)
+        let mut detail = format!(
+            "{}: {} ({} loose object(s), {}; {} pack(s), {})",
+            o.repo,
+            human(u.total()),
+            u.loose_count,
+            human(u.loose_bytes),
+            u.packs,
+            human(u.pack_bytes)
+        );
+        let last = state
+            .results
+            .iter()
+            .find(|r| crate::status::shown(&r.repo) == o.repo && r.status != "ok");
+        let mut advice = Vec::new();
+        if !c.enabled && u.loose_bytes >= many {
+            detail.push_str(&format!(
+                "; {} loose wait and compaction is off",
+                human(u.loose_bytes)
+            ));
+            advice.push("`ai-commit compact` packs them now".to_string());
+            advice.push(
+                "or turn compaction back on: `enabled = true` under [compaction] in config.toml \
+                 (or remove it; on is the default)"
+                    .to_string(),
+            );
+        } else if let Some(r) =
+            last.filter(|_| c.enabled && u.loose_bytes >= c.min_loose_bytes.max(1))
         {
-            Level::Warn
-        } else {
+            let how = if r.status == "failed" {
+                "failed"
+            } else {
+                "was skipped"
+            };
+            detail.push_str(&format!(
+                "; {} loose wait and the last compaction {how} here: {}",
+                human(u.loose_bytes),
+                r.detail
+            ));
+            advice.extend(what_to_do(r, &log));
+        } else if c.enabled && u.loose_bytes >= 64 * c.min_loose_bytes.max(1 << 20) {
+            detail.push_str(&format!(
+                "; {} loose wait: compaction is not keeping up",
+                human(u.loose_bytes)
+            ));
+            advice.push("`ai-commit compact` packs them now".to_string());
+            advice.push(
+                "it runs by itself after commits made by ai-commit, with the `ai-commit` CLI on PATH"
+                    .to_string(),
+            );
+            advice.push(
+                "objects no commit refers to (staged, then replaced) stay loose: \
+                 compaction never drops anything; `git gc` prunes them after two weeks"
+                    .to_string(),
+            );
+        }
+        let level = if advice.is_empty() {
             Level::Ok
+        } else {
+            Level::Warn
         };
-        out.push(check(
-            "objects",
+        out.push(Check {
+            name: "objects",
             level,
-            format!(
-                "{}: {} ({} loose, {}; {} pack(s), {})",
-                o.repo,
-                crate::compact::human(u.total()),
-                u.loose_count,
-                crate::compact::human(u.loose_bytes),
-                u.packs,
-                crate::compact::human(u.pack_bytes)
-            ),
-        ));
+            detail,
+            advice,
+        });
     }
-    let detail = if cfg.compaction.enabled {
+    let last = format!(
+        "last compaction: {}",
+        crate::status::describe_compaction(state.finished, &state.results)
+    );
+    let failed = state.results.iter().any(|r| r.status != "ok");
+    let detail = if c.enabled {
         format!(
-            "on (at most every {} s, from {} loose); {last}",
-            cfg.compaction.min_interval.as_secs(),
-            crate::compact::human(cfg.compaction.min_loose_bytes)
+            "on (at most every {}, from {} loose); {last}",
+            crate::status::interval(c.min_interval),
+            human(c.min_loose_bytes)
         )
     } else {
         format!("off (compaction.enabled = false); {last}")
     };
-    out.push(check("compaction", Level::Ok, detail));
+    out.push(Check {
+        name: "compaction",
+        level: if failed { Level::Warn } else { Level::Ok },
+        detail,
+        advice: state
+            .results
+            .iter()
+            .find(|r| r.status != "ok")
+            .map(|r| what_to_do(r, &log))
+            .unwrap_or_default(),
+    });
 }
 
 /// Run every check for the repository around `cwd`.

@@ -313,6 +313,205 @@ fn doctor_reports_each_part() {
     );
 }
 
+/// What follows "last compaction: " in `out`.
+fn last_compaction(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.split_once("last compaction: "))
+        .map(|(_, r)| r.to_string())
+        .unwrap_or_else(|| panic!("no \"last compaction: \" in {out}"))
+}
+
+/// "12 s ago, ok (…)" → the result after the age, checking the age is a
+/// recent, human one.
+fn after_recent_age(last: &str) -> String {
+    let (secs, result) = last
+        .split_once(" s ago, ")
+        .unwrap_or_else(|| panic!("not a human age: {last:?}"));
+    assert!(
+        secs.parse::<u64>().is_ok_and(|s| s < 120),
+        "not a recent age in seconds: {last:?}"
+    );
+    result.to_string()
+}
+
+/// `bytes` that zlib cannot shrink (a loose object of about that size).
+fn incompressible(bytes: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Issue 11: `doctor` and `status` show the objects' size and say when the
+/// last compaction ran as a human age, with its result, in the same words.
+#[test]
+fn doctor_and_status_say_the_last_compaction_in_words() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    let doctor = sb.ai(&["doctor"]);
+    doctor.ok();
+    assert!(
+        doctor.stdout.contains(
+            "ok   compaction on (at most every 10 min, from 4.0 MB loose); last compaction: none recorded"
+        ),
+        "{}",
+        doctor.stdout
+    );
+    let status = sb.ai(&["status"]);
+    assert_eq!(last_compaction(&status.ok().stdout), "none recorded");
+
+    sb.ai(&["compact"]).ok();
+    let doctor = sb.ai(&["doctor"]);
+    doctor.ok();
+    let status = sb.ai(&["status"]);
+    status.ok();
+    for want in [
+        format!("ok   objects    {}: ", sb.work.join(".git").display()),
+        format!("ok   objects    {}: ", sb.bare.display()),
+        "(0 loose object(s), 0 B; 1 pack(s), ".to_string(),
+        "ok   compaction on (at most every 10 min, from 4.0 MB loose); last compaction: ".into(),
+    ] {
+        assert!(
+            doctor.stdout.contains(&want),
+            "{want:?} in {}",
+            doctor.stdout
+        );
+    }
+    assert!(!doctor.stdout.contains("epoch"), "{}", doctor.stdout);
+    let from_doctor = after_recent_age(&last_compaction(&doctor.stdout));
+    let from_status = after_recent_age(&last_compaction(&status.stdout));
+    assert!(
+        from_doctor.starts_with("ok (") && from_doctor.contains(" → "),
+        "{from_doctor}"
+    );
+    assert_eq!(from_doctor, from_status, "the same words in both");
+    // --json keeps the time as a number, and the result.
+    let j = sb.ai(&["status", "--json"]).json();
+    assert!(j["last_compaction"].as_u64().unwrap() > 1_700_000_000);
+    assert_eq!(j["last_compaction_results"][0]["status"], "ok");
+}
+
+/// Loose objects piling up while compaction is off, or while its last run
+/// could not pack them, are a warning that says what to do; `doctor` still
+/// passes (a warning, not a failure).
+#[test]
+fn doctor_warns_when_loose_objects_wait_and_says_what_to_do() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    let cfg = sb.home.join(".config/ai-commit");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[compaction]\nenabled = false\nmin_loose_bytes = 4096\n",
+    )
+    .unwrap();
+    sb.write("big.bin", incompressible(1_200_000));
+    sb.git_ok(&sb.work, &["add", "big.bin"]);
+    sb.git_ok(&sb.work, &["commit", "-qm", "A big file"]);
+    let work = format!("objects    {}: ", sb.work.join(".git").display());
+    let bare = format!("ok   objects    {}: ", sb.bare.display());
+
+    let doctor = sb.ai(&["doctor"]);
+    doctor.ok();
+    let out = &doctor.stdout;
+    let at = out
+        .find(&format!("WARN {work}"))
+        .unwrap_or_else(|| panic!("WARN {work:?} in {out}"));
+    let lines: Vec<&str> = out[at..].lines().take(3).collect();
+    assert!(
+        lines[0].contains("MB loose wait and compaction is off"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[1].trim_start(),
+        "- `ai-commit compact` packs them now",
+        "{out}"
+    );
+    assert!(
+        lines[2]
+            .trim_start()
+            .starts_with("- or turn compaction back on: `enabled = true` under [compaction]"),
+        "{out}"
+    );
+    assert!(out.contains(&bare), "nothing waits there: {out}");
+    assert!(
+        out.contains(
+            "ok   compaction off (compaction.enabled = false); last compaction: none recorded"
+        ),
+        "{out}"
+    );
+    let j = sb.ai(&["doctor", "--json"]).json();
+    let objects = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "objects" && c["level"] == "warn")
+        .unwrap_or_else(|| panic!("{j}"));
+    assert_eq!(objects["advice"].as_array().unwrap().len(), 2, "{objects}");
+
+    // On, but its last run could not pack them (no git installed).
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[compaction]\nmin_loose_bytes = 4096\n",
+    )
+    .unwrap();
+    let skipped = sb
+        .ai_cmd(&["compact"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(skipped.status.success(), "{skipped:?}");
+    let doctor = sb.ai(&["doctor"]);
+    doctor.ok();
+    let out = &doctor.stdout;
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("WARN {work}")))
+        .unwrap_or_else(|| panic!("WARN {work:?} in {out}"));
+    assert!(
+        line.contains(
+            "loose wait and the last compaction was skipped here: git is not installed; loose objects are kept"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("- compaction runs `git repack`: install git, then `ai-commit compact`"),
+        "{out}"
+    );
+    let compaction = out
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "WARN compaction on (at most every 10 min, from 4.0 KB loose); last compaction: ",
+            )
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        after_recent_age(&last_compaction(compaction)),
+        "skipped: git is not installed; loose objects are kept"
+    );
+    let status = sb.ai(&["status"]);
+    assert_eq!(
+        after_recent_age(&last_compaction(&status.ok().stdout)),
+        "skipped: git is not installed; loose objects are kept"
+    );
+
+    // A real compaction packs them: no warning is left.
+    sb.ai(&["compact"]).ok();
+    let doctor = sb.ai(&["doctor"]);
+    assert!(!doctor.ok().stdout.contains("WARN"), "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains(&format!(
+            "ok   {work}1.1 MB (0 loose object(s), 0 B; 1 pack(s), 1.1 MB)"
+        )),
+        "{}",
+        doctor.stdout
+    );
+}
+
 #[test]
 fn config_file_env_and_flags_layer_and_typos_are_named() {
     let (fake, sb) = seeded(Script::text(MSG));

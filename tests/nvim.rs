@@ -484,6 +484,132 @@ H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) })
     }
 }
 
+/// `bytes` that zlib cannot shrink (a loose object of about that size).
+fn incompressible(bytes: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// `:checkhealth ai_commit` in the journal's buffer, as text (no sync on
+/// open: it would push in the background while the check runs).
+const HEALTH: &str = r#"
+require("ai_commit").setup({ sync_on_open = false })
+vim.cmd("edit journal.md")
+vim.cmd("checkhealth ai_commit")
+H.finish({ health = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n") })
+"#;
+
+/// The lines of `ai-commit doctor` for `name` ("objects", "compaction"),
+/// without the tag: what `:checkhealth` must show after "name: ".
+fn doctor_lines(sb: &Sandbox, name: &str) -> Vec<String> {
+    let r = sb.ai(&["doctor"]);
+    r.stdout
+        .lines()
+        .filter(|l| l.get(5..5 + name.len() + 1) == Some(&format!("{name} ")))
+        .map(|l| format!("{name}: {}", l[16..].trim_end()))
+        .collect()
+}
+
+/// Issue 11: the objects' size of the work repository and its local bare
+/// remote, and the last compaction as a human age with its result, in their
+/// own section — the same lines as `ai-commit doctor`; a warning with what to
+/// do when loose objects pile up and compaction is off.
+fn checkhealth_shows_the_objects_and_the_last_compaction(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    sb.ai(&["compact"]).ok();
+    let health = nvim(nv, &sb, HEALTH, &[])["health"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let section = health
+        .find("ai-commit: objects and compaction")
+        .unwrap_or_else(|| panic!("no objects section in:\n{health}"));
+    let work = format!("OK objects: {}: ", sb.work.join(".git").display());
+    let bare = format!("OK objects: {}: ", sb.bare.display());
+    for want in [&work, &bare] {
+        let at = health
+            .find(want.as_str())
+            .unwrap_or_else(|| panic!("{want:?} in:\n{health}"));
+        assert!(at > section, "{want:?} in its section:\n{health}");
+    }
+    // Packed: no loose object is left, one pack each.
+    assert!(
+        health.contains("(0 loose object(s), 0 B; 1 pack(s), "),
+        "{health}"
+    );
+    // What the user reads is what `ai-commit doctor` says.
+    for line in doctor_lines(&sb, "objects") {
+        assert!(health.contains(&line), "{line:?} in:\n{health}");
+    }
+    let compaction = health
+        .lines()
+        .find(|l| l.contains("compaction: on (at most every 10 min, from 4.0 MB loose)"))
+        .unwrap_or_else(|| panic!("no compaction line in:\n{health}"));
+    let (_, last) = compaction
+        .split_once("; last compaction: ")
+        .unwrap_or_else(|| panic!("{compaction}"));
+    let (age, result) = last
+        .split_once(" s ago, ")
+        .unwrap_or_else(|| panic!("{last}"));
+    assert!(
+        age.parse::<u64>().is_ok_and(|s| s < 120),
+        "a human age: {compaction}"
+    );
+    assert!(
+        result.starts_with("ok (") && result.contains(" → ") && !health.contains("epoch"),
+        "{compaction}"
+    );
+    assert!(compaction.contains("OK compaction"), "{compaction}");
+
+    // Compaction off and loose objects piling up: a warning saying what to do.
+    let cfg = sb.home.join(".config/ai-commit");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[compaction]\nenabled = false\nmin_loose_bytes = 4096\n",
+    )
+    .unwrap();
+    sb.write("big.bin", incompressible(1_200_000));
+    sb.git_ok(&sb.work, &["add", "big.bin"]);
+    sb.git_ok(&sb.work, &["commit", "-qm", "A big file"]);
+    let health = nvim(nv, &sb, HEALTH, &[])["health"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let warn = format!("WARNING objects: {}: ", sb.work.join(".git").display());
+    let at = health
+        .find(&warn)
+        .unwrap_or_else(|| panic!("{warn:?} in:\n{health}"));
+    let rest = &health[at..];
+    assert!(
+        rest.lines()
+            .next()
+            .unwrap()
+            .contains("loose wait and compaction is off"),
+        "{health}"
+    );
+    let advice = &rest[..rest.find("compaction: off").unwrap_or(rest.len())];
+    assert!(
+        advice.contains("ADVICE")
+            && advice.contains("`ai-commit compact` packs them now")
+            && advice.contains("`enabled = true` under [compaction]"),
+        "{health}"
+    );
+    // Not pushed: nothing waits in the bare remote, which stays OK.
+    assert!(health.contains(&bare), "{health}");
+    assert!(
+        health.contains("OK compaction: off (compaction.enabled = false); last compaction: "),
+        "{health}"
+    );
+}
+
 fn missing_native_module_is_reported_not_a_crash(nv: Nvim) {
     let (_fake, sb) = journal_sandbox(Script::text(MSG));
     // build = false: this plugin directory is a source checkout, which
@@ -790,7 +916,7 @@ fn help_documents_every_command(nv: Nvim) {
 vim.opt.rtp:prepend({rt:?})
 vim.cmd("helptags " .. {doc:?})
 local found = {{}}
-for _, tag in ipairs({{ "ai-commit", ":AICommit", ":AICommitCancel", ":AICommitStatus", ":AICommitBackup", ":AICommitJournal", "ai_commit.setup()", "ai-commit-options", "ai-commit-native", ":AICommitSync", "ai-commit-native-build", "ai-commit-native-stale", "ai-commit-messages", "ai-commit-review" }}) do
+for _, tag in ipairs({{ "ai-commit", ":AICommit", ":AICommitCancel", ":AICommitStatus", ":AICommitBackup", ":AICommitJournal", "ai_commit.setup()", "ai-commit-options", "ai-commit-native", ":AICommitSync", "ai-commit-native-build", "ai-commit-native-stale", "ai-commit-messages", "ai-commit-review", "ai-commit-compaction", "ai-commit-health" }}) do
   found[tag] = pcall(vim.cmd, "help " .. tag)
 end
 H.finish({{ found = found }})
@@ -802,7 +928,7 @@ H.finish({{ found = found }})
     for (tag, ok) in v["found"].as_object().unwrap() {
         assert_eq!(ok, true, ":help {tag}");
     }
-    assert_eq!(v["found"].as_object().unwrap().len(), 14);
+    assert_eq!(v["found"].as_object().unwrap().len(), 16);
 }
 
 fn ai_commit_backup_runs_in_the_background_and_status_and_health_show_it(nv: Nvim) {
@@ -1054,6 +1180,7 @@ in_every_neovim!(
     setup_twice_and_bad_options_are_handled,
     journal_entry_goes_below_the_marker_or_at_the_top,
     checkhealth_reports_module_ollama_and_repository,
+    checkhealth_shows_the_objects_and_the_last_compaction,
     missing_native_module_is_reported_not_a_crash,
     buffers_that_are_not_files_get_a_clear_message,
     bad_arguments_from_lua_return_errors_and_never_abort_neovim,

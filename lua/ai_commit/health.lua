@@ -68,14 +68,24 @@ function M.check()
     h.error(res.err)
     return
   end
-  for _, c in ipairs(res.checks) do
+  local function report(c)
     local text = ("%s: %s"):format(c.name, c.detail)
+    local advice = c.advice and #c.advice > 0 and c.advice or nil
     if c.level == "ok" then
       h.ok(text)
     elseif c.level == "warn" then
-      h.warn(text)
+      h.warn(text, advice)
     else
-      h.error(text)
+      h.error(text, advice)
+    end
+  end
+  -- The objects' size and the last compaction get a section of their own.
+  local storage = {}
+  for _, c in ipairs(res.checks) do
+    if c.name == "objects" or c.name == "compaction" then
+      table.insert(storage, c)
+    else
+      report(c)
     end
   end
   local sync = require("ai_commit.sync")
@@ -90,6 +100,12 @@ function M.check()
   end
   if ai._state.prewarm_error then
     h.warn("pre-warming the model failed: " .. ai._state.prewarm_error)
+  end
+  if #storage > 0 then
+    h.start("ai-commit: objects and compaction")
+    for _, c in ipairs(storage) do
+      report(c)
+    end
   end
 end
 

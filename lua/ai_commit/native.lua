@@ -44,7 +44,7 @@ end
 --- src/nvim/lib.rs (bump both when a function, argument or event changes).
 --- A module that reports another one was built from other sources, e.g. left
 --- over from before a `git pull`, and is refused.
-M.PROTOCOL = 4
+M.PROTOCOL = 5
 
 local function basename(path)
   return vim.fn.fnamemodify(path, ":t")

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use ai_commit::doctor::{self, Level};
+use ai_commit::status::ago;
 use ai_commit::{
     config, hook, pipeline, prompt, Cancel, Error, Event, PushStatus, Request, Settings, Target,
 };
@@ -235,6 +236,9 @@ fn run_doctor(common: &Common, cwd: &std::path::Path, rt: &tokio::runtime::Runti
                 Level::Fail => "FAIL",
             };
             println!("{tag} {:<10} {}", c.name, c.detail);
+            for a in &c.advice {
+                println!("{:<15} - {a}", "");
+            }
         }
     }
     if failed {
@@ -423,25 +427,14 @@ fn run_status(common: &Common, cwd: &std::path::Path) -> i32 {
             o.usage.packs
         );
     }
-    match s.last_compaction {
-        Some(at) => println!("last compaction: {}", ago(at)),
-        None => println!("last compaction: none recorded"),
-    }
+    println!(
+        "last compaction: {}",
+        ai_commit::status::describe_compaction(
+            s.last_compaction.unwrap_or(0),
+            &s.last_compaction_results
+        )
+    );
     EXIT_OK
-}
-
-fn ago(at: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(at);
-    let d = now.saturating_sub(at);
-    match d {
-        0..=59 => format!("{d} s ago"),
-        60..=3599 => format!("{} min ago", d / 60),
-        3600..=86_399 => format!("{} h ago", d / 3600),
-        _ => format!("{} days ago", d / 86_400),
-    }
 }
 
 fn run_compact(common: &Common, cwd: &std::path::Path, status: bool, scheduled: bool) -> i32 {
@@ -479,7 +472,7 @@ fn run_compact(common: &Common, cwd: &std::path::Path, status: bool, scheduled: 
                 let u = compact::usage(&dir.join("objects"), None);
                 println!(
                     "objects of {}: {} ({} loose: {}; {} pack(s): {})",
-                    dir.display(),
+                    ai_commit::status::shown(&dir.display().to_string()),
                     compact::human(u.total()),
                     u.loose_count,
                     compact::human(u.loose_bytes),
@@ -498,7 +491,13 @@ fn run_compact(common: &Common, cwd: &std::path::Path, status: bool, scheduled: 
             );
         }
         for r in &state.results {
-            println!("  {:<7} {} ({} ms): {}", r.status, r.repo, r.ms, r.detail);
+            println!(
+                "  {:<7} {} ({} ms): {}",
+                r.status,
+                ai_commit::status::shown(&r.repo),
+                r.ms,
+                r.detail
+            );
         }
     }
     if state.results.iter().any(|r| r.status == "failed") && !status {

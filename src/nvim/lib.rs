@@ -44,7 +44,7 @@ use serde_json::{json, Value};
 pub const PROTOCOL: u32 = if cfg!(feature = "stale-protocol-for-tests") {
     1
 } else {
-    4
+    5
 };
 
 fn err(kind: &str, message: impl std::fmt::Display) -> String {

@@ -87,6 +87,11 @@ let
         { command = [ "backup-home" ]; }
       ];
     };
+    compaction = {
+      enabled = false;
+      min_interval = "1h";
+      min_loose_bytes = 8388608;
+    };
   };
 
   os = nixos {
@@ -357,6 +362,36 @@ let
           };
         }).config.xdg.configFile;
       expect = "mirorr";
+    };
+    nixos-compaction-enabled-string = {
+      eval =
+        (nixos {
+          programs.ai-commit = {
+            enable = true;
+            settings.compaction.enabled = "yes";
+          };
+        }).config.environment.etc;
+      expect = "programs.ai-commit.settings.compaction.enabled";
+    };
+    home-compaction-min-loose-bytes-negative = {
+      eval =
+        (home {
+          programs.ai-commit = {
+            enable = true;
+            settings.compaction.min_loose_bytes = -1;
+          };
+        }).config.xdg.configFile;
+      expect = "programs.ai-commit.settings.compaction.min_loose_bytes";
+    };
+    compaction-min-interval-not-a-duration = {
+      eval =
+        (nixos {
+          programs.ai-commit = {
+            enable = true;
+            settings.compaction.min_interval = "10 minutes";
+          };
+        }).config.environment.etc;
+      expect = "programs.ai-commit.settings.compaction.min_interval";
     };
     nixos-backup-without-users = {
       eval =

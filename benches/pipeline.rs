@@ -431,6 +431,8 @@ fn compaction_scaling(fake: &FakeOllama, text: &str) {
         };
         let before = objects(&sb);
         let t = Instant::now();
+        // Waited for by wait4 below, which also reports the peak memory.
+        #[allow(clippy::zombie_processes)]
         let child = sb
             .ai_cmd(&["compact"])
             .stdout(std::process::Stdio::null())

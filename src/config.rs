@@ -25,9 +25,11 @@ pub const DEFAULT_JOURNAL_BUDGET: u32 = 2048;
 /// Default stop sequences: where a small model starts copying the diff or
 /// the prompt back, the message is over.
 pub const DEFAULT_STOP: &[&str] = &["\n\n\n", "\n--- a/", "\n+++ b/", "\n@@ ", "\nEND NEW ENTRY"];
-/// `AI_COMMIT_*` variables that are not settings: the config file's path and
-/// the Neovim plugin's native module path. Every other one must be a setting.
-pub const NON_SETTING_VARS: &[&str] = &["AI_COMMIT_CONFIG", "AI_COMMIT_NATIVE"];
+/// `AI_COMMIT_*` variables that are not settings: the config file's path,
+/// the Neovim plugin's native module path, and the repository a backup
+/// command is run for (a backup script that calls ai-commit inherits it).
+/// Every other one must be a setting.
+pub const NON_SETTING_VARS: &[&str] = &["AI_COMMIT_CONFIG", "AI_COMMIT_NATIVE", "AI_COMMIT_REPO"];
 /// Name of the per-repository override file, at the top of the work tree.
 pub const REPO_FILE: &str = ".ai-commit.toml";
 
@@ -653,6 +655,7 @@ mod tests {
             ("AI_COMMIT_MODEL".to_string(), "llama3.2:1b".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
             ("AI_COMMIT_NATIVE".to_string(), "/x.so".to_string()),
+            ("AI_COMMIT_REPO".to_string(), "/home/me/journal".to_string()),
         ])
         .unwrap();
         assert_eq!(s.timeout, Some(12.0));

@@ -107,14 +107,23 @@ impl Job {
     }
 
     pub fn load<S: JobState>(&self, repo: &Repo) -> S {
-        std::fs::read_to_string(self.state_dir(repo).join("state.json"))
+        let dir = self.state_dir(repo);
+        let mut s: S = std::fs::read_to_string(dir.join("state.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // Requests live in their own file (see `request`): the job saving
+        // its results must not overwrite one that came meanwhile.
+        let asked = std::fs::read_to_string(dir.join("requested"))
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if asked > s.requested() {
+            s.set_requested(asked);
+        }
+        s
     }
 
-    /// Change the state; written to a temporary file, then renamed, so a
-    /// reader never sees half of it.
     pub fn save<S: JobState>(&self, repo: &Repo, f: impl FnOnce(&mut S)) {
         let dir = self.state_dir(repo);
         let _ = std::fs::create_dir_all(&dir);
@@ -128,15 +137,41 @@ impl Job {
         }
     }
 
-    /// Record a request (later than any before it).
+    /// Record a request, numbered above any before it (seconds since the
+    /// epoch, or one more when several come within a second).
     pub fn request<S: JobState>(&self, repo: &Repo) {
-        self.save(repo, |s: &mut S| {
-            s.set_requested(now().max(s.requested() + 1).max(1))
-        });
+        let dir = self.state_dir(repo);
+        let _ = std::fs::create_dir_all(&dir);
+        let next = now().max(self.load::<S>(repo).requested() + 1);
+        let tmp = dir.join(format!("requested.tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, next.to_string()).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join("requested"));
+        }
     }
 
-    /// Start `exe <name> --scheduled` in the work tree, detached.
+    /// Whether a job holds the lock: it is waiting out the debounce or
+    /// running, and will see a request made now before it exits.
+    pub fn pending(&self, repo: &Repo) -> bool {
+        let Ok(lock) = std::fs::File::open(self.state_dir(repo).join("lock")) else {
+            return false;
+        };
+        match lock.try_lock_shared() {
+            Ok(()) => {
+                let _ = lock.unlock();
+                false
+            }
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Start `exe <name> --scheduled` in the work tree, detached, unless a
+    /// job is already pending (it takes the request: starting a process
+    /// costs a commit ~1 ms, and the new one would only coalesce).
     pub fn spawn(&self, repo: &Repo, exe: &Path) -> std::io::Result<()> {
+        if self.pending(repo) {
+            return Ok(());
+        }
         let mut cmd = Command::new(exe);
         cmd.args([self.name, "--scheduled"])
             .current_dir(&repo.workdir)
@@ -193,9 +228,13 @@ impl Job {
                 self.log(repo, &format!("{} debounced: waiting {wait} s", self.what));
                 std::thread::sleep(Duration::from_secs(wait));
             }
-            let started = now();
+            // Requests are numbered upwards: one made after this read has a
+            // higher number and gets another run; one made before is served
+            // by this run. (Comparing with the start time lost a request
+            // made within the same second.)
+            let seen = self.load::<S>(repo).requested();
             let done = run();
-            if self.load::<S>(repo).requested() <= started {
+            if self.load::<S>(repo).requested() <= seen {
                 let _ = lock.unlock();
                 return Ok(Some(done));
             }

@@ -586,3 +586,118 @@ fn two_triggers_at_once_make_one_run_and_the_interval_is_honoured() {
     let _ = c.kill();
     let _ = c.wait();
 }
+
+fn backup_log(sb: &Sandbox) -> String {
+    std::fs::read_to_string(sb.home.join(".local/state/ai-commit/backup.log")).unwrap_or_default()
+}
+
+/// A commit made while a job waits out its interval starts no second
+/// process (it would only coalesce, and starting it costs the commit): the
+/// waiting job holds the request and serves it.
+#[test]
+fn a_trigger_while_a_job_waits_starts_no_second_process() {
+    let (_f, sb) = setup();
+    let runs = sb.dir.path().join("runs.log");
+    backup_config(
+        &sb,
+        &format!(
+            "[backup]\nmin_interval = \"1h\"\n[[backup.targets]]\ncommand = [\"sh\", \"-c\", \"echo run >> '{}'\"]\n",
+            runs.display()
+        ),
+    );
+    assert!(sb
+        .ai_cmd(&["backup", "--scheduled"])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run\n");
+    // Killed on every way out of the test: it would wait an hour.
+    let mut waiting = KillOnDrop(
+        sb.ai_cmd(&["backup", "--scheduled"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_for(|| backup_log(&sb).contains("debounced: waiting"), 10),
+        "{}",
+        backup_log(&sb)
+    );
+    let coalesced = backup_log(&sb).matches("coalesced").count();
+    append(&sb.work, "journal.md", "second\n");
+    let r = sb.ai(&["--format", "json", "-m", "Add second", "journal.md"]);
+    let scheduled = r.ok().json()["backup"].as_str().unwrap_or("").to_string();
+    assert!(scheduled.starts_with("backup scheduled"), "{scheduled}");
+    // A started job would have logged "coalesced" within moments.
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = backup_log(&sb);
+    assert_eq!(
+        log.matches("coalesced").count(),
+        coalesced,
+        "no second job was started: {log}"
+    );
+    assert!(
+        waiting.0.try_wait().unwrap().is_none(),
+        "the waiting job still holds the request"
+    );
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A request made while the job runs, in the very second it started, gets
+/// a run of its own (requests are numbered, not compared with the clock).
+#[test]
+fn a_request_during_a_run_gets_another_run() {
+    let (_f, sb) = setup();
+    let runs = sb.dir.path().join("runs.log");
+    let flag = sb.dir.path().join("asked");
+    // The first run makes a commit (which requests a backup) while it runs.
+    let script = format!(
+        "echo run >> '{runs}'; if [ ! -e '{flag}' ]; then touch '{flag}'; echo more >> '{work}/journal.md'; '{bin}' -q -m 'During the backup' '{work}/journal.md'; fi",
+        runs = runs.display(),
+        flag = flag.display(),
+        work = sb.work.display(),
+        bin = support::bin().display(),
+    );
+    // One finished run first: the job that serves the commit's request
+    // then waits out the interval, so that request predates the run.
+    backup_config(
+        &sb,
+        "[backup]\nmin_interval = \"2s\"\n[[backup.targets]]\ncommand = [\"true\"]\n",
+    );
+    assert!(sb
+        .ai_cmd(&["backup", "--scheduled"])
+        .status()
+        .unwrap()
+        .success());
+    backup_config(
+        &sb,
+        &format!(
+            "[backup]\nmin_interval = \"2s\"\n[[backup.targets]]\ncommand = [\"sh\", \"-c\", {}]\n",
+            toml_string(&script)
+        ),
+    );
+    append(&sb.work, "journal.md", "second\n");
+    sb.ai(&["-q", "-m", "Add second", "journal.md"]).ok();
+    assert!(
+        wait_for(
+            || std::fs::read_to_string(&runs).unwrap_or_default() == "run\nrun\n",
+            20
+        ),
+        "two runs: {:?}\n{}",
+        std::fs::read_to_string(&runs),
+        backup_log(&sb)
+    );
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}

@@ -19,7 +19,7 @@ use crate::event::{ms_since, Event, MessageSource, Outcome, PushStatus, Timings}
 use crate::git::stage::Target;
 use crate::git::{commit, diff, publish, Repo};
 use crate::message::{self, Shape};
-use crate::model::{Client, ModelError};
+use crate::model::{ModelError, Resolving};
 use crate::prompt;
 
 /// One run's request, as a face builds it.
@@ -57,6 +57,13 @@ pub fn run(
     let cfg = Config::load(Some(&repo.workdir), req.settings.clone())?;
     repo.check_state()?;
     let (author, committer) = repo.identities()?;
+    // Ask Ollama which models it has while staging (a bad host is reported
+    // by the model step as before).
+    let mut early = req
+        .message
+        .is_none()
+        .then(|| Resolving::start(&cfg, rt).ok())
+        .flatten();
 
     let mut timings = Timings::default();
     let t = Instant::now();
@@ -132,7 +139,7 @@ pub fn run(
                     cfg.max_subject,
                 )
             };
-            message_or(&cfg, &built, fallback, rt, cancel, events)?
+            message_early(&cfg, &built, fallback, rt, cancel, events, early.take())?
         }
     };
     timings.model_ms = ms_since(t);
@@ -295,7 +302,20 @@ pub fn message_or(
     cancel: &Cancel,
     events: &mut dyn FnMut(Event),
 ) -> Result<(String, MessageSource)> {
-    match model_message_in(cfg, &built.text, &built.context, rt, cancel, events) {
+    message_early(cfg, built, fallback, rt, cancel, events, None)
+}
+
+/// [`message_or`] with the model's name perhaps already being resolved.
+fn message_early(
+    cfg: &Config,
+    built: &prompt::Built,
+    fallback: impl FnOnce() -> String,
+    rt: &Handle,
+    cancel: &Cancel,
+    events: &mut dyn FnMut(Event),
+    early: Option<Resolving>,
+) -> Result<(String, MessageSource)> {
+    match generate(cfg, &built.text, &built.context, rt, cancel, events, early) {
         Ok((text, model)) => Ok((text, MessageSource::Model { model })),
         Err(ModelError::Cancelled) => Err(Error::Cancelled),
         Err(e) => Ok((
@@ -354,12 +374,29 @@ pub fn model_message_in(
     cancel: &Cancel,
     events: &mut dyn FnMut(Event),
 ) -> Result<(String, String), ModelError> {
-    let client = Client::new(cfg)?;
+    generate(cfg, prompt, ctx, rt, cancel, events, None)
+}
+
+/// [`model_message_in`], with the resolution started early if `early`.
+fn generate(
+    cfg: &Config,
+    prompt: &str,
+    ctx: &message::Context,
+    rt: &Handle,
+    cancel: &Cancel,
+    events: &mut dyn FnMut(Event),
+    early: Option<Resolving>,
+) -> Result<(String, String), ModelError> {
+    let mut early = match early {
+        Some(e) => e,
+        None => Resolving::start(cfg, rt)?,
+    };
+    let client = early.client.clone();
     rt.block_on(async {
         let model = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(ModelError::Cancelled),
-            m = client.resolve_model(&cfg.model) => m?,
+            m = early.model() => m?,
         };
         events(Event::Generating {
             model: model.clone(),

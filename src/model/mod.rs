@@ -135,6 +135,41 @@ struct Streamed<'a> {
     request: GenerationRequest<'a>,
 }
 
+/// The configured model's name being resolved (`/api/tags`, see
+/// [`Client::resolve_model`]) on the runtime while the caller stages and
+/// diffs: it does not depend on the diff, so the generate call need not wait
+/// for a round trip (and the connection is open by then).
+pub struct Resolving {
+    pub client: Client,
+    task: tokio::task::JoinHandle<Result<String, ModelError>>,
+}
+
+impl Resolving {
+    pub fn start(cfg: &Config, rt: &tokio::runtime::Handle) -> Result<Resolving, ModelError> {
+        let client = Client::new(cfg)?;
+        let (c, want) = (client.clone(), cfg.model.clone());
+        let task = rt.spawn(async move { c.resolve_model(&want).await });
+        Ok(Resolving { client, task })
+    }
+
+    /// The resolved name (or why not).
+    pub async fn model(&mut self) -> Result<String, ModelError> {
+        (&mut self.task).await.unwrap_or_else(|e| {
+            Err(ModelError::Http {
+                status: 0,
+                message: format!("resolving the model failed: {e}"),
+            })
+        })
+    }
+}
+
+impl Drop for Resolving {
+    fn drop(&mut self) {
+        // A run that ends early (nothing to commit) leaves no request behind.
+        self.task.abort();
+    }
+}
+
 /// An Ollama client configured from [`Config`].
 #[derive(Debug, Clone)]
 pub struct Client {

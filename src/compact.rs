@@ -288,7 +288,9 @@ fn compact_one(git_dir: &Path) -> RepoResult {
             match pack::compact(git_dir) {
                 Ok(p) if !p.wrote => result(
                     "ok",
-                    format!("{HOW}: nothing to pack (no loose objects, one pack at most)"),
+                    "git not found on PATH; libgit2: nothing to pack (no loose objects, \
+                     one pack at most)"
+                        .into(),
                     usage(&objects, None),
                 ),
                 Ok(p) => {

@@ -523,3 +523,88 @@ fn verified(pack: &Path, idx: &Path) -> Res<HashSet<[u8; 20]>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pack of three blobs written by libgit2 into `dir/objects/pack`.
+    fn written(dir: &Path) -> (PathBuf, PathBuf, Vec<Oid>) {
+        let repo = Repository::init_bare(dir).unwrap();
+        let ids: Vec<Oid> = ["one\n", "two\n", "three\n"]
+            .iter()
+            .map(|t| repo.blob(t.as_bytes()).unwrap())
+            .collect();
+        let mut pb = repo.packbuilder().unwrap();
+        for id in &ids {
+            pb.insert_object(*id, None).unwrap();
+        }
+        let pack_dir = dir.join("objects/pack");
+        pb.write(&pack_dir, 0).unwrap();
+        let name = pb.name().unwrap().unwrap().to_string();
+        (
+            pack_dir.join(format!("pack-{name}.pack")),
+            pack_dir.join(format!("pack-{name}.idx")),
+            ids,
+        )
+    }
+
+    #[test]
+    fn a_complete_pack_proves_its_ids() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pack, idx, ids) = written(tmp.path());
+        let set = verified(&pack, &idx).unwrap();
+        assert_eq!(set.len(), 3);
+        assert!(ids.iter().all(|id| set.contains(id.as_bytes())));
+    }
+
+    #[test]
+    fn a_truncated_pack_a_damaged_index_or_a_missing_pack_prove_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pack, idx, _) = written(tmp.path());
+        let whole = std::fs::read(&pack).unwrap();
+        let index = std::fs::read(&idx).unwrap();
+        let write = |p: &Path, b: &[u8]| {
+            let _ = std::fs::remove_file(p);
+            std::fs::write(p, b).unwrap();
+        };
+        // The pack cut short (as a write killed midway would leave it).
+        write(&pack, &whole[..whole.len() - 1]);
+        assert!(verified(&pack, &idx).is_err());
+        write(&pack, &whole[..whole.len() / 2]);
+        assert!(verified(&pack, &idx).is_err());
+        // A byte of the pack's content changed.
+        let mut bad = whole.clone();
+        bad[14] ^= 1;
+        write(&pack, &bad);
+        assert!(verified(&pack, &idx).is_err());
+        write(&pack, &whole);
+        assert!(verified(&pack, &idx).is_ok());
+        // The index damaged or cut short.
+        let mut bad = index.clone();
+        bad[8 + 1024 + 3] ^= 1;
+        write(&idx, &bad);
+        assert!(verified(&pack, &idx).is_err());
+        write(&idx, &index[..index.len() - 20]);
+        assert!(verified(&pack, &idx).is_err());
+        write(&idx, &index);
+        // No pack at all.
+        std::fs::remove_file(&pack).unwrap();
+        assert!(verified(&pack, &idx).is_err());
+    }
+
+    #[test]
+    fn an_index_of_another_pack_proves_nothing() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let (pack_a, _, _) = written(a.path());
+        let repo = Repository::init_bare(b.path()).unwrap();
+        let id = repo.blob(b"other\n").unwrap();
+        let mut pb = repo.packbuilder().unwrap();
+        pb.insert_object(id, None).unwrap();
+        pb.write(&b.path().join("objects/pack"), 0).unwrap();
+        let name = pb.name().unwrap().unwrap().to_string();
+        let idx_b = b.path().join(format!("objects/pack/pack-{name}.idx"));
+        assert!(verified(&pack_a, &idx_b).is_err());
+    }
+}

@@ -625,3 +625,114 @@ fn without_git_old_leftovers_of_a_killed_run_are_removed() {
     }
     intact(&sb, &versions);
 }
+
+/// Stop the no-git job (SIGSTOP) the moment it removes its first file in
+/// `dirs`; `None` if it finished without removing any.
+#[cfg(target_os = "linux")]
+fn stopped_at_first_removal(
+    sb: &Sandbox,
+    dirs: &[std::path::PathBuf],
+) -> Option<std::process::Child> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: plain inotify/poll/kill calls on descriptors and a process
+    // group this function owns.
+    unsafe {
+        let fd = libc::inotify_init1(libc::IN_CLOEXEC);
+        assert!(fd >= 0);
+        for d in dirs {
+            let c = std::ffi::CString::new(d.as_os_str().as_bytes()).unwrap();
+            assert!(libc::inotify_add_watch(fd, c.as_ptr(), libc::IN_DELETE) >= 0);
+        }
+        let mut child = ai_without_git(sb, &["compact"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let stopped = loop {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            if libc::poll(&mut p, 1, 20) > 0 {
+                libc::kill(-(child.id() as i32), libc::SIGSTOP);
+                break true;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break false;
+            }
+        };
+        libc::close(fd);
+        stopped.then_some(child)
+    }
+}
+
+/// The moment a loose object or an old pack is first removed, what holds
+/// it is already complete: the job, frozen right there (then killed), leaves
+/// both repositories fsck clean with every version. Many small loose objects
+/// make the removals take a while, so a wrong order would be caught midway.
+#[cfg(target_os = "linux")]
+#[test]
+fn without_git_nothing_is_removed_before_the_pack_holding_it_is_complete() {
+    let sb = sandbox();
+    let mut versions = history(&sb, 4);
+    let loose_dirs = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let objects = if dir.join(".git").is_dir() {
+            dir.join(".git/objects")
+        } else {
+            dir.join("objects")
+        };
+        (0..=255u8)
+            .map(|i| objects.join(format!("{i:02x}")))
+            .filter(|d| d.is_dir())
+            .chain([objects.join("pack")])
+            .filter(|d| d.is_dir())
+            .collect()
+    };
+    // 300 small notes (staged by git) and a journal entry, committed.
+    let add_many = |versions: &mut Vec<(String, String)>, round: usize| {
+        for i in 0..300 {
+            sb.write(
+                &format!("notes/{round}-{i}.md"),
+                format!("note {round}-{i}\n"),
+            );
+        }
+        sb.git_ok(&sb.work, &["add", "notes"]);
+        let text = insert_entry(&versions.last().unwrap().1, 300 + round);
+        sb.write("journal.md", &text);
+        sb.ai(&["-q", "-m", &format!("Notes {round}"), "-a"]).ok();
+        versions.push((sb.head(&sb.work), text));
+    };
+    // Round 0 freezes at the first removal in the work repository, round 1
+    // at the removal of its old pack, round 2 at the first in the bare one.
+    for round in 0..3 {
+        add_many(&mut versions, round);
+        let dirs = match round {
+            0 => loose_dirs(&sb.work),
+            1 => vec![sb.work.join(".git/objects/pack")],
+            _ => loose_dirs(&sb.bare),
+        };
+        let Some(mut job) = stopped_at_first_removal(&sb, &dirs) else {
+            panic!("round {round}: the job removed nothing");
+        };
+        let frozen =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| intact(&sb, &versions)));
+        // SAFETY: the job's own process group.
+        unsafe {
+            libc::kill(-(job.id() as i32), libc::SIGKILL);
+        }
+        let _ = job.wait();
+        if let Err(e) = frozen {
+            std::panic::resume_unwind(e);
+        }
+        intact(&sb, &versions);
+        if round == 0 {
+            // An old pack for round 1.
+            compact_without_git(&sb);
+        }
+    }
+    compact_without_git(&sb);
+    intact(&sb, &versions);
+}

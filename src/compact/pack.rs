@@ -28,7 +28,8 @@
 //!
 //! Memory: libgit2 keeps a delta window of up to 11 objects per thread, each
 //! with a delta index about as big as the object; `pack.windowMemory` bounds
-//! it (it always keeps two), one thread is used, and objects above
+//! it (it always keeps two), one thread is used (two were no faster on a
+//! journal's history, and each has its own window), and objects above
 //! [`BIG_OBJECT`] are stored without deltas. These settings are given to
 //! this repository handle only (an application-level config snapshot), never
 //! written to the repository's config.

@@ -288,8 +288,8 @@ fn compact_one(git_dir: &Path) -> RepoResult {
             match pack::compact(git_dir) {
                 Ok(p) if !p.wrote => result(
                     "ok",
-                    "git not found on PATH; libgit2: nothing to pack (no loose objects, \
-                     one pack at most)"
+                    "git not found on PATH; libgit2: nothing to pack (no loose objects \
+                     and one pack at most, or nothing reachable)"
                         .into(),
                     usage(&objects, None),
                 ),

@@ -59,7 +59,8 @@ const STALE: Duration = Duration::from_secs(24 * 3600);
 /// What one run did.
 #[derive(Debug, Default)]
 pub struct Packed {
-    /// False: nothing to pack (no loose objects, at most one pack).
+    /// False: nothing to pack (no loose objects and at most one pack, or
+    /// nothing reachable).
     pub wrote: bool,
     pub objects: usize,
     pub loose_removed: usize,
@@ -112,6 +113,10 @@ pub fn compact(git_dir: &Path) -> Res<Packed> {
         }
         removable.push((p, ids));
     }
+    if pb.object_count() == 0 {
+        // Only unreachable loose objects: nothing for a pack.
+        return Ok(Packed::default());
+    }
     std::fs::create_dir_all(&pack_dir)
         .map_err(io(format!("cannot create {}", pack_dir.display())))?;
     pb.write(&pack_dir, 0)
@@ -131,6 +136,9 @@ pub fn compact(git_dir: &Path) -> Res<Packed> {
     for f in [&pack, &idx] {
         fsync(f).map_err(io(format!("cannot fsync {}", f.display())))?;
     }
+    // The directory too, so the new names are on disk (Unix: a directory
+    // can be opened and fsynced).
+    #[cfg(unix)]
     fsync(&pack_dir).map_err(io(format!("cannot fsync {}", pack_dir.display())))?;
     let packed = verified(&pack, &idx)?;
 

@@ -29,10 +29,15 @@
 //! vanished (see `git::push`). git reuses the deltas of existing packs, so a
 //! run costs the new versions, not the whole history.
 //!
-//! libgit2's pack builder could do the packing without git, but it has no
-//! delta reuse across runs, and removing loose objects would be ours to prove
-//! safe; without git the job logs "skipped: git is not installed" and keeps
-//! everything loose (what git itself does until `gc --auto`).
+//! # Without git
+//!
+//! When `git` is not on `PATH`, libgit2's pack builder does it (see
+//! [`pack`]): one pack of everything reachable plus the old packs' objects,
+//! written and fsynced with its index, checked whole on disk, and only then
+//! the loose objects and old packs it provably holds are removed
+//! (unreachable loose objects stay loose). It has no delta reuse, so each run
+//! recomputes the deltas of the whole history; the log says "packed with
+//! libgit2 (git not found on PATH)".
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,6 +50,8 @@ use crate::error::Result;
 use crate::git::Repo;
 
 use crate::job::{now, JobState, COMPACTION};
+
+pub mod pack;
 
 /// The objects of one repository.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -276,11 +283,38 @@ fn compact_one(git_dir: &Path) -> RepoResult {
         .stdin(Stdio::null())
         .output();
     match out {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => result(
-            "skipped",
-            "git is not installed; loose objects are kept".into(),
-            before.clone(),
-        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            const HOW: &str = "packed with libgit2 (git not found on PATH)";
+            match pack::compact(git_dir) {
+                Ok(p) if !p.wrote => result(
+                    "ok",
+                    "git not found on PATH; libgit2: nothing to pack (no loose objects \
+                     and one pack at most, or nothing reachable)"
+                        .into(),
+                    usage(&objects, None),
+                ),
+                Ok(p) => {
+                    let after = usage(&objects, None);
+                    let detail = format!(
+                        "{HOW}: {} object(s) in one pack, {} loose object(s) and {} old \
+                         pack(s) removed, {} loose object(s) kept (unreachable or newer), \
+                         {} → {}",
+                        p.objects,
+                        p.loose_removed,
+                        p.packs_removed,
+                        p.loose_kept,
+                        human(before.total()),
+                        human(after.total())
+                    );
+                    result("ok", detail, after)
+                }
+                Err(e) => result(
+                    "failed",
+                    format!("libgit2 packing (git not found on PATH): {e}"),
+                    usage(&objects, None),
+                ),
+            }
+        }
         Err(e) => result(
             "failed",
             format!("cannot run git repack: {e}"),

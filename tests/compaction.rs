@@ -344,3 +344,395 @@ fn the_trigger_runs_the_detached_job() {
         .unwrap_or_default();
     assert!(log.contains("compaction of"), "{log}");
 }
+
+// ---------------------------------------------------------------------------
+// Without git: libgit2 packs (src/compact/pack.rs). The ai-commit process
+// gets a PATH with no `git`; the tests still use git as the oracle.
+
+/// `ai-commit ARGS` with a PATH that holds no `git`.
+fn ai_without_git(sb: &Sandbox, args: &[&str]) -> std::process::Command {
+    let empty = sb.home.join("bin-without-git");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut c = sb.ai_cmd(args);
+    c.env("PATH", &empty);
+    c
+}
+
+fn compact_without_git(sb: &Sandbox) -> String {
+    let out = ai_without_git(sb, &["compact"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn packs(dir: &std::path::Path) -> Vec<String> {
+    let objects = if dir.join(".git").is_dir() {
+        dir.join(".git/objects/pack")
+    } else {
+        dir.join("objects/pack")
+    };
+    let mut v: Vec<String> = std::fs::read_dir(objects)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn loose_path(dir: &std::path::Path, id: &str) -> std::path::PathBuf {
+    dir.join(".git/objects").join(&id[..2]).join(&id[2..])
+}
+
+#[test]
+fn without_git_libgit2_packs_every_repository_and_keeps_what_is_unreachable() {
+    let sb = sandbox();
+    let mut versions = history(&sb, 8);
+    // A backup mirror (made by git, its objects loose; configured only now,
+    // so that no backup job runs meanwhile), an annotated tag, a staged but
+    // uncommitted file and an unreachable object.
+    sb.git_ok(
+        sb.dir.path(),
+        &["clone", "-q", "--mirror", "remote.git", "mirror.git"],
+    );
+    let mirror = sb.dir.path().join("mirror.git");
+    let config = sb.home.join(".config/ai-commit/config.toml");
+    let plain = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{plain}[backup]\n[[backup.targets]]\nmirror = \"{}\"\n",
+            mirror.display()
+        ),
+    )
+    .unwrap();
+    sb.git_ok(&sb.work, &["tag", "-a", "v1", "-m", "First", "HEAD~3"]);
+    sb.write("staged.txt", "staged, not committed\n");
+    sb.git_ok(&sb.work, &["add", "staged.txt"]);
+    let staged = sb.git_ok(&sb.work, &["rev-parse", ":staged.txt"]);
+    let unreachable = sb.write("u.txt", "unreachable\n");
+    let unreachable = sb.git_ok(
+        &sb.work,
+        &["hash-object", "-w", unreachable.to_str().unwrap()],
+    );
+    let unreachable = unreachable.trim();
+    std::fs::remove_file(sb.work.join("u.txt")).unwrap();
+    // And an unreachable object that lives in a pack (made by git).
+    let in_pack = sb.write("p.txt", "unreachable, packed\n");
+    let in_pack = sb.git_ok(&sb.work, &["hash-object", "-w", in_pack.to_str().unwrap()]);
+    let in_pack = in_pack.trim();
+    std::fs::remove_file(sb.work.join("p.txt")).unwrap();
+    let mut pack_objects = std::process::Command::new("git")
+        .current_dir(&sb.work)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .args(["pack-objects", "-q", ".git/objects/pack/pack"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    writeln!(pack_objects.stdin.take().unwrap(), "{in_pack}").unwrap();
+    assert!(pack_objects.wait().unwrap().success());
+    std::fs::remove_file(loose_path(&sb.work, in_pack)).unwrap();
+    let git_pack = packs(&sb.work);
+    assert!(!git_pack.is_empty());
+    assert!(loose_count(&sb.bare) > 0 && loose_count(&mirror) > 0);
+
+    let out = compact_without_git(&sb);
+    assert_eq!(
+        out.matches("packed with libgit2 (git not found on PATH)")
+            .count(),
+        3,
+        "{out}"
+    );
+    intact(&sb, &versions);
+    fsck(&sb, &mirror);
+    // Only the unreachable object is still loose; one pack per repository.
+    assert_eq!(loose_count(&sb.work), 1, "{out}");
+    assert!(loose_path(&sb.work, unreachable).is_file());
+    assert_eq!(loose_count(&sb.bare), 0, "{out}");
+    assert_eq!(loose_count(&mirror), 0, "{out}");
+    for dir in [&sb.work, &sb.bare, &mirror] {
+        let p = packs(dir);
+        assert_eq!(p.len(), 2, "{}: {p:?}", dir.display());
+    }
+    assert_eq!(
+        sb.git_ok(&sb.work, &["cat-file", "blob", unreachable]),
+        "unreachable\n"
+    );
+    assert_eq!(
+        sb.git_ok(&sb.work, &["cat-file", "blob", in_pack]),
+        "unreachable, packed\n"
+    );
+    // git's pack is gone: the new one holds all of it.
+    assert!(packs(&sb.work).iter().all(|p| !git_pack.contains(p)));
+    assert_eq!(
+        sb.git_ok(&sb.work, &["cat-file", "blob", staged.trim()]),
+        "staged, not committed\n"
+    );
+    assert_eq!(sb.git_ok(&sb.work, &["cat-file", "-t", "v1"]).trim(), "tag");
+    // Recorded and shown like the git path's runs.
+    let st = sb.ai(&["compact", "--status"]);
+    assert!(
+        st.ok().stdout.contains("packed with libgit2"),
+        "{}",
+        st.stdout
+    );
+    let json = sb.ai(&["compact", "--status", "--json"]).ok().json();
+    assert!(
+        json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "ok"),
+        "{json}"
+    );
+    assert!(sb.ai(&["status"]).ok().stdout.contains("last compaction"));
+    let log = std::fs::read_to_string(sb.home.join(".local/state/ai-commit/compact.log"))
+        .unwrap_or_default();
+    assert!(
+        log.contains("packed with libgit2 (git not found on PATH)"),
+        "{log}"
+    );
+    std::fs::write(&config, plain).unwrap();
+
+    // More commits: the next run replaces the pack (still one); a run with
+    // nothing new leaves the bare repository alone and writes the work
+    // repository's pack again, the same (its one loose object is
+    // unreachable).
+    let before = packs(&sb.work);
+    for i in 0..2 {
+        let text = insert_entry(&versions.last().unwrap().1, 50 + i);
+        sb.write("journal.md", &text);
+        sb.ai(&["-q", "-m", &format!("Later {i}"), "journal.md"])
+            .ok();
+        versions.push((sb.head(&sb.work), text));
+    }
+    compact_without_git(&sb);
+    intact(&sb, &versions);
+    let after = packs(&sb.work);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_ne!(before, after);
+    assert_eq!(loose_count(&sb.work), 1);
+    assert_eq!(loose_count(&sb.bare), 0);
+    let out = compact_without_git(&sb);
+    let bare_line = out.lines().find(|l| l.contains("remote.git")).unwrap();
+    assert!(bare_line.contains("nothing to pack"), "{out}");
+    assert_eq!(packs(&sb.work), after);
+    assert_eq!(loose_count(&sb.work), 1);
+    intact(&sb, &versions);
+}
+
+#[cfg(unix)]
+#[test]
+fn without_git_a_compaction_killed_at_any_point_loses_nothing() {
+    use std::os::unix::process::CommandExt;
+    let sb = sandbox();
+    let mut versions = history(&sb, 6);
+    for (round, delay_ms) in [0u64, 5, 20, 50, 100, 200, 400].into_iter().enumerate() {
+        let mut child = ai_without_git(&sb, &["compact"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // SAFETY: signalling the process group we just created.
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGKILL);
+        }
+        let _ = child.wait();
+        intact(&sb, &versions);
+        let text = insert_entry(&versions.last().unwrap().1, 100 + round);
+        sb.write("journal.md", &text);
+        sb.ai(&["-q", "-m", &format!("After kill {round}"), "journal.md"])
+            .ok();
+        versions.push((sb.head(&sb.work), text));
+    }
+    compact_without_git(&sb);
+    intact(&sb, &versions);
+    assert_eq!(loose_count(&sb.work), 0);
+    assert_eq!(loose_count(&sb.bare), 0);
+}
+
+#[test]
+fn without_git_a_commit_during_compaction_succeeds_and_its_objects_survive() {
+    let sb = sandbox();
+    let mut versions = history(&sb, 8);
+    for round in 0..3 {
+        let mut job = ai_without_git(&sb, &["compact"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for i in 0..3 {
+            let text = insert_entry(&versions.last().unwrap().1, 200 + round * 10 + i);
+            sb.write("journal.md", &text);
+            sb.ai(&["-q", "-m", &format!("During {round}.{i}"), "journal.md"])
+                .ok();
+            versions.push((sb.head(&sb.work), text));
+        }
+        assert!(job.wait().unwrap().success());
+        intact(&sb, &versions);
+    }
+    // What was written during the runs is packed by the next one.
+    compact_without_git(&sb);
+    intact(&sb, &versions);
+    assert_eq!(loose_count(&sb.work), 0);
+    assert_eq!(loose_count(&sb.bare), 0);
+}
+
+/// A killed run can leave libgit2's temporary pack, or an index whose pack
+/// never arrived; they are removed once a day old, not before (a live
+/// writer's files are young).
+#[test]
+fn without_git_old_leftovers_of_a_killed_run_are_removed() {
+    let sb = sandbox();
+    let versions = history(&sb, 2);
+    let dir = sb.work.join(".git/objects/pack");
+    std::fs::create_dir_all(&dir).unwrap();
+    let day_ago = std::time::SystemTime::now() - Duration::from_secs(25 * 3600);
+    let mut made = Vec::new();
+    for (name, old) in [
+        ("pack_git2_0123456789abcdef", true),
+        ("pack_git2_0123456789abidx.lock", true),
+        ("pack-1111111111111111111111111111111111111111.idx", true),
+        ("pack_git2_fedcba9876543210", false),
+        ("pack-2222222222222222222222222222222222222222.idx", false),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, "partial").unwrap();
+        if old {
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(day_ago)
+                .unwrap();
+        }
+        made.push((p, old));
+    }
+    compact_without_git(&sb);
+    for (p, old) in made {
+        assert_eq!(p.exists(), !old, "{}", p.display());
+    }
+    intact(&sb, &versions);
+}
+
+/// Stop the no-git job (SIGSTOP) the moment it removes its first file in
+/// `dirs`; `None` if it finished without removing any.
+#[cfg(target_os = "linux")]
+fn stopped_at_first_removal(
+    sb: &Sandbox,
+    dirs: &[std::path::PathBuf],
+) -> Option<std::process::Child> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: plain inotify/poll/kill calls on descriptors and a process
+    // group this function owns.
+    unsafe {
+        let fd = libc::inotify_init1(libc::IN_CLOEXEC);
+        assert!(fd >= 0);
+        for d in dirs {
+            let c = std::ffi::CString::new(d.as_os_str().as_bytes()).unwrap();
+            assert!(libc::inotify_add_watch(fd, c.as_ptr(), libc::IN_DELETE) >= 0);
+        }
+        let mut child = ai_without_git(sb, &["compact"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let stopped = loop {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            if libc::poll(&mut p, 1, 20) > 0 {
+                libc::kill(-(child.id() as i32), libc::SIGSTOP);
+                break true;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break false;
+            }
+        };
+        libc::close(fd);
+        stopped.then_some(child)
+    }
+}
+
+/// The moment a loose object or an old pack is first removed, what holds
+/// it is already complete: the job, frozen right there (then killed), leaves
+/// both repositories fsck clean with every version. Many small loose objects
+/// make the removals take a while, so a wrong order would be caught midway.
+#[cfg(target_os = "linux")]
+#[test]
+fn without_git_nothing_is_removed_before_the_pack_holding_it_is_complete() {
+    let sb = sandbox();
+    let mut versions = history(&sb, 4);
+    let loose_dirs = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let objects = if dir.join(".git").is_dir() {
+            dir.join(".git/objects")
+        } else {
+            dir.join("objects")
+        };
+        (0..=255u8)
+            .map(|i| objects.join(format!("{i:02x}")))
+            .filter(|d| d.is_dir())
+            .chain([objects.join("pack")])
+            .filter(|d| d.is_dir())
+            .collect()
+    };
+    // 300 small notes (staged by git) and a journal entry, committed.
+    let add_many = |versions: &mut Vec<(String, String)>, round: usize| {
+        for i in 0..300 {
+            sb.write(
+                &format!("notes/{round}-{i}.md"),
+                format!("note {round}-{i}\n"),
+            );
+        }
+        sb.git_ok(&sb.work, &["add", "notes"]);
+        let text = insert_entry(&versions.last().unwrap().1, 300 + round);
+        sb.write("journal.md", &text);
+        sb.ai(&["-q", "-m", &format!("Notes {round}"), "-a"]).ok();
+        versions.push((sb.head(&sb.work), text));
+    };
+    // Round 0 freezes at the first removal in the work repository, round 1
+    // at the removal of its old pack, round 2 at the first in the bare one.
+    for round in 0..3 {
+        add_many(&mut versions, round);
+        let dirs = match round {
+            0 => loose_dirs(&sb.work),
+            1 => vec![sb.work.join(".git/objects/pack")],
+            _ => loose_dirs(&sb.bare),
+        };
+        let Some(mut job) = stopped_at_first_removal(&sb, &dirs) else {
+            panic!("round {round}: the job removed nothing");
+        };
+        let frozen =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| intact(&sb, &versions)));
+        // SAFETY: the job's own process group.
+        unsafe {
+            libc::kill(-(job.id() as i32), libc::SIGKILL);
+        }
+        let _ = job.wait();
+        if let Err(e) = frozen {
+            std::panic::resume_unwind(e);
+        }
+        intact(&sb, &versions);
+        if round == 0 {
+            // An old pack for round 1.
+            compact_without_git(&sb);
+        }
+    }
+    compact_without_git(&sb);
+    intact(&sb, &versions);
+}

@@ -83,16 +83,13 @@ fn backup_checks(cfg: &Config, out: &mut Vec<Check>) {
     }
 }
 
-/// What to do about a compaction that failed or was skipped.
-fn what_to_do(r: &crate::compact::RepoResult, log: &Path) -> Vec<String> {
-    if r.status == "skipped" && r.detail.contains("git is not installed") {
-        vec!["compaction runs `git repack`: install git, then `ai-commit compact`".to_string()]
-    } else {
-        vec![format!(
-            "`ai-commit compact` runs it again and says why it fails (log: {})",
-            log.display()
-        )]
-    }
+/// What to do about a compaction that failed or was skipped. (Without git
+/// it packs with libgit2, so there is no "install git" to suggest.)
+fn what_to_do(log: &Path) -> Vec<String> {
+    vec![format!(
+        "`ai-commit compact` runs it again and says why it fails (log: {})",
+        log.display()
+    )]
 }
 
 /// Loose bytes that count as "many" for a configuration: 16 times the
@@ -154,7 +151,7 @@ fn compaction_checks(repo: &crate::git::Repo, cfg: &Config, out: &mut Vec<Check>
                 human(u.loose_bytes),
                 r.detail
             ));
-            advice.extend(what_to_do(r, &log));
+            advice.extend(what_to_do(&log));
         } else if c.enabled && u.loose_bytes >= 64 * c.min_loose_bytes.max(1 << 20) {
             detail.push_str(&format!(
                 "; {} loose wait: compaction is not keeping up",
@@ -205,7 +202,7 @@ fn compaction_checks(repo: &crate::git::Repo, cfg: &Config, out: &mut Vec<Check>
             .results
             .iter()
             .find(|r| r.status != "ok")
-            .map(|r| what_to_do(r, &log))
+            .map(|_| what_to_do(&log))
             .unwrap_or_default(),
     });
 }

@@ -452,33 +452,35 @@ fn doctor_warns_when_loose_objects_wait_and_says_what_to_do() {
         .unwrap_or_else(|| panic!("{j}"));
     assert_eq!(objects["advice"].as_array().unwrap().len(), 2, "{objects}");
 
-    // On, but its last run could not pack them (no git installed).
+    // On, but its last run could not pack them: the pack directory is a
+    // file (git and libgit2 alike cannot write a pack there).
     std::fs::write(
         cfg.join("config.toml"),
         "[compaction]\nmin_loose_bytes = 4096\n",
     )
     .unwrap();
-    let skipped = sb
-        .ai_cmd(&["compact"])
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
-    assert!(skipped.status.success(), "{skipped:?}");
+    let pack_dir = sb.work.join(".git/objects/pack");
+    let aside = sb.work.join(".git/objects/pack.aside");
+    std::fs::rename(&pack_dir, &aside).unwrap();
+    std::fs::write(&pack_dir, "not a directory").unwrap();
+    sb.ai(&["compact"]);
+    std::fs::remove_file(&pack_dir).unwrap();
+    std::fs::rename(&aside, &pack_dir).unwrap();
     let doctor = sb.ai(&["doctor"]);
     doctor.ok();
     let out = &doctor.stdout;
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(&format!("WARN {work}")))
+    let at = out
+        .find(&format!("WARN {work}"))
         .unwrap_or_else(|| panic!("WARN {work:?} in {out}"));
+    let lines: Vec<&str> = out[at..].lines().take(2).collect();
     assert!(
-        line.contains(
-            "loose wait and the last compaction was skipped here: git is not installed; loose objects are kept"
-        ),
+        lines[0].contains("loose wait and the last compaction failed here: git repack"),
         "{out}"
     );
     assert!(
-        out.contains("- compaction runs `git repack`: install git, then `ai-commit compact`"),
+        lines[1]
+            .trim_start()
+            .starts_with("- `ai-commit compact` runs it again and says why it fails (log: "),
         "{out}"
     );
     let compaction = out
@@ -489,15 +491,10 @@ fn doctor_warns_when_loose_objects_wait_and_says_what_to_do() {
             )
         })
         .unwrap_or_else(|| panic!("{out}"));
-    assert_eq!(
-        after_recent_age(&last_compaction(compaction)),
-        "skipped: git is not installed; loose objects are kept"
-    );
+    let said = after_recent_age(&last_compaction(compaction));
+    assert!(said.starts_with("FAILED for "), "{said}");
     let status = sb.ai(&["status"]);
-    assert_eq!(
-        after_recent_age(&last_compaction(&status.ok().stdout)),
-        "skipped: git is not installed; loose objects are kept"
-    );
+    assert_eq!(after_recent_age(&last_compaction(&status.ok().stdout)), said);
 
     // A real compaction packs them: no warning is left.
     sb.ai(&["compact"]).ok();

@@ -181,11 +181,14 @@ impl Job {
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
-            // SAFETY: setsid is async-signal-safe; a new session detaches the
+            // SAFETY: setsid and setpriority are async-signal-safe; a new session detaches the
             // job from the terminal (no SIGHUP when it closes) and from Ctrl-C.
             unsafe {
                 cmd.pre_exec(|| {
                     libc::setsid();
+                    // Background work yields the CPU to the editor and to
+                    // the next commit (nice 10; git inherits it).
+                    libc::setpriority(libc::PRIO_PROCESS, 0, 10);
                     Ok(())
                 });
             }

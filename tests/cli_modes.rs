@@ -494,7 +494,10 @@ fn doctor_warns_when_loose_objects_wait_and_says_what_to_do() {
     let said = after_recent_age(&last_compaction(compaction));
     assert!(said.starts_with("FAILED for "), "{said}");
     let status = sb.ai(&["status"]);
-    assert_eq!(after_recent_age(&last_compaction(&status.ok().stdout)), said);
+    assert_eq!(
+        after_recent_age(&last_compaction(&status.ok().stdout)),
+        said
+    );
 
     // A real compaction packs them: no warning is left.
     sb.ai(&["compact"]).ok();

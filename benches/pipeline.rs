@@ -62,6 +62,25 @@ fn sandbox_env(sb: &Sandbox, fake: &FakeOllama) {
     std::env::set_var("OLLAMA_HOST", fake.url());
 }
 
+/// Commit and push `path` in `sb` with the in-process pipeline, as the CLI
+/// would (`message`: given, else the model's).
+fn commit_in(
+    sb: &Sandbox,
+    path: std::path::PathBuf,
+    message: Option<String>,
+    rt: &tokio::runtime::Handle,
+) -> ai_commit::Outcome {
+    let req = Request {
+        target: Target::Paths(vec![path]),
+        cwd: sb.work.clone(),
+        settings: Settings::default(),
+        dry_run: false,
+        message,
+        backup_runner: None,
+    };
+    ai_commit::run(&req, rt, &Cancel::new(), &mut |_| {}, None).expect("pipeline")
+}
+
 fn sandbox_with_journal(host: &str, text: &str) -> Sandbox {
     let sb = Sandbox::new(host);
     sb.seed("journal.md", text);
@@ -138,16 +157,7 @@ fn main() {
 
         lib_sb.append("journal.md", &entry);
         let t = Instant::now();
-        let req = Request {
-            target: Target::Paths(vec![lib_sb.work.join("journal.md")]),
-            cwd: lib_sb.work.clone(),
-            settings: Settings::default(),
-            dry_run: false,
-            message: None,
-            backup_runner: None,
-        };
-        let out =
-            ai_commit::run(&req, rt.handle(), &Cancel::new(), &mut |_| {}, None).expect("pipeline");
+        let out = commit_in(&lib_sb, lib_sb.work.join("journal.md"), None, rt.handle());
         t_lib.push(t.elapsed());
         if std::env::var_os("BENCH_TIMINGS").is_some() {
             eprintln!("{:?}", out.timings);
@@ -303,15 +313,7 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
 
         lib_sb.write("journal.md", &current);
         let t = Instant::now();
-        let req = Request {
-            target: Target::Paths(vec![lib_sb.work.join("journal.md")]),
-            cwd: lib_sb.work.clone(),
-            settings: Settings::default(),
-            dry_run: false,
-            message: None,
-            backup_runner: None,
-        };
-        let out = ai_commit::run(&req, rt, &Cancel::new(), &mut |_| {}, None).expect("pipeline");
+        let out = commit_in(&lib_sb, lib_sb.work.join("journal.md"), None, rt);
         t_lib.push(t.elapsed());
         t_stage.push(Duration::from_secs_f64(out.timings.stage_ms / 1000.0));
         if std::env::var_os("BENCH_TIMINGS").is_some() {
@@ -338,15 +340,7 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
 
         let path = lib_sb.write(&rel, &note);
         let t = Instant::now();
-        let req = Request {
-            target: Target::Paths(vec![path]),
-            cwd: lib_sb.work.clone(),
-            settings: Settings::default(),
-            dry_run: false,
-            message: None,
-            backup_runner: None,
-        };
-        let out = ai_commit::run(&req, rt, &Cancel::new(), &mut |_| {}, None).expect("pipeline");
+        let out = commit_in(&lib_sb, path, None, rt);
         s_lib.push(t.elapsed());
         assert!(matches!(out.push, ai_commit::PushStatus::Pushed(_)));
     }
@@ -435,16 +429,7 @@ fn compaction_scaling(fake: &FakeOllama, text: &str) {
                 1,
             );
             let path = sb.write("journal.md", &current);
-            let req = Request {
-                target: Target::Paths(vec![path]),
-                cwd: sb.work.clone(),
-                settings: Settings::default(),
-                dry_run: false,
-                message: Some(format!("Add day {round}")),
-                backup_runner: None,
-            };
-            let out = ai_commit::run(&req, rt.handle(), &Cancel::new(), &mut |_| {}, None)
-                .expect("pipeline");
+            let out = commit_in(&sb, path, Some(format!("Add day {round}")), rt.handle());
             assert!(matches!(out.push, ai_commit::PushStatus::Pushed(_)));
         }
         let objects = |sb: &Sandbox| {

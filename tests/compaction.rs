@@ -252,17 +252,19 @@ fn compaction_packs_both_repositories_and_loses_nothing() {
     intact(&sb, &versions);
 }
 
+/// Start the job from `job` and kill it (and its git) ever later, so the
+/// kill lands in different phases: before, during and after writing the
+/// pack, while pruning. After each kill every version is intact and a commit
+/// works; its version is added to `versions`.
 #[cfg(unix)]
-#[test]
-fn a_compaction_killed_at_any_point_loses_nothing() {
+fn kill_at_delays(
+    sb: &Sandbox,
+    versions: &mut Vec<(String, String)>,
+    job: impl Fn() -> std::process::Command,
+) {
     use std::os::unix::process::CommandExt;
-    let sb = sandbox();
-    let mut versions = history(&sb, 6);
-    // Kill the job (and its git) ever later, so the kill lands in different
-    // phases: before, during and after writing the pack, while pruning.
     for (round, delay_ms) in [0u64, 5, 20, 50, 100, 200, 400].into_iter().enumerate() {
-        let mut child = sb
-            .ai_cmd(&["compact"])
+        let mut child = job()
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
@@ -274,7 +276,7 @@ fn a_compaction_killed_at_any_point_loses_nothing() {
             libc::kill(-(child.id() as i32), libc::SIGKILL);
         }
         let _ = child.wait();
-        intact(&sb, &versions);
+        intact(sb, versions);
         // A commit after the kill works too.
         let text = insert_entry(&versions.last().unwrap().1, 100 + round);
         sb.write("journal.md", &text);
@@ -282,6 +284,14 @@ fn a_compaction_killed_at_any_point_loses_nothing() {
             .ok();
         versions.push((sb.head(&sb.work), text));
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_compaction_killed_at_any_point_loses_nothing() {
+    let sb = sandbox();
+    let mut versions = history(&sb, 6);
+    kill_at_delays(&sb, &mut versions, || sb.ai_cmd(&["compact"]));
     sb.ai(&["compact"]).ok();
     intact(&sb, &versions);
 }
@@ -533,29 +543,9 @@ fn without_git_libgit2_packs_every_repository_and_keeps_what_is_unreachable() {
 #[cfg(unix)]
 #[test]
 fn without_git_a_compaction_killed_at_any_point_loses_nothing() {
-    use std::os::unix::process::CommandExt;
     let sb = sandbox();
     let mut versions = history(&sb, 6);
-    for (round, delay_ms) in [0u64, 5, 20, 50, 100, 200, 400].into_iter().enumerate() {
-        let mut child = ai_without_git(&sb, &["compact"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        // SAFETY: signalling the process group we just created.
-        unsafe {
-            libc::kill(-(child.id() as i32), libc::SIGKILL);
-        }
-        let _ = child.wait();
-        intact(&sb, &versions);
-        let text = insert_entry(&versions.last().unwrap().1, 100 + round);
-        sb.write("journal.md", &text);
-        sb.ai(&["-q", "-m", &format!("After kill {round}"), "journal.md"])
-            .ok();
-        versions.push((sb.head(&sb.work), text));
-    }
+    kill_at_delays(&sb, &mut versions, || ai_without_git(&sb, &["compact"]));
     compact_without_git(&sb);
     intact(&sb, &versions);
     assert_eq!(loose_count(&sb.work), 0);

@@ -412,7 +412,7 @@ pub fn commit(
 /// us (a newer version) are left alone.
 fn fix_index(lock: &mut IndexLock, applied: &[&Change]) -> Result<()> {
     let current =
-        Index::open(&lock_index_path(lock)).map_err(|e| Error::git("cannot read the index", e))?;
+        Index::open(lock.index_path()).map_err(|e| Error::git("cannot read the index", e))?;
     let stale: Vec<&&Change> = applied
         .iter()
         .filter(|c| {
@@ -434,10 +434,6 @@ fn fix_index(lock: &mut IndexLock, applied: &[&Change]) -> Result<()> {
         r.map_err(|e| Error::git(format!("cannot update the index for {}", c.path), e))?;
     }
     lock.write_index(&mut index)
-}
-
-fn lock_index_path(lock: &IndexLock) -> std::path::PathBuf {
-    lock.git().path().join("index")
 }
 
 fn short_ref(r: Option<&str>) -> String {

@@ -259,28 +259,22 @@ fn store(
     let mut out = open_new(&tmp)
         .map_err(|e| StoreError::Write(Error::io(format!("cannot create {}", tmp.display()), e)))?;
     let buf = content.bytes_mut();
+    let mut sums = Sums::new(header.as_bytes(), refuse_cr);
     let (streamed, hashed) = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel::<&[u8]>();
         let header = header.as_bytes();
-        // The second thread checks and sums what the first reads and writes:
-        // SHA-1 (the id), the zlib trailer's Adler-32 (SIMD: a byte-wise loop
-        // over 10 MB costs more than the write) and the CR scan, so that the
-        // first only reads and writes.
+        // SHA-1 (the id) is the one sum that can't go faster than ~2 GB/s,
+        // so it gets a core of its own; this thread reads, writes and does
+        // the cheap sums (see `Sums`), which takes about as long.
         let hasher = s.spawn(move || {
-            let (mut h, mut adler) = (Sha1::new(), simd_adler32::Adler32::new());
+            let mut h = Sha1::new();
             h.update(header);
-            adler.write(header);
-            let mut cr = false;
             for step in rx {
-                cr = cr || (refuse_cr && step.contains(&b'\r'));
-                if !cr {
-                    h.update(step);
-                    adler.write(step);
-                }
+                h.update(step);
             }
-            (h.finalize(), adler.finish(), cr)
+            h.finalize()
         });
-        let streamed = stream(&mut out, &tmp, &mut src, buf, header, &tx);
+        let streamed = stream(&mut out, &tmp, &mut src, buf, header, &tx, &mut sums);
         drop(tx);
         (streamed, hasher.join())
     });
@@ -298,18 +292,14 @@ fn store(
             return Err(e);
         }
     }
-    let Ok((digest, adler, cr)) = hashed else {
+    let Ok(digest) = hashed else {
         cleanup();
         return Err(StoreError::Write(Error::io(
             "cannot hash the staged file",
             std::io::Error::other("hashing thread panicked"),
         )));
     };
-    if cr {
-        // Line-ending conversion could apply: libgit2 stages it instead.
-        cleanup();
-        return Ok(None);
-    }
+    let adler = sums.adler.finish();
     if let Err(e) = out.write_all(&adler.to_be_bytes()) {
         cleanup();
         return Err(StoreError::Write(Error::io(
@@ -349,10 +339,35 @@ const BLOCK: usize = 65_535;
 /// alongside the write, big enough to keep system calls few.
 const STEP_BLOCKS: usize = 16;
 
+/// The sums [`stream`] keeps on its own thread: the zlib trailer's Adler-32
+/// (SIMD) and whether a CR was seen (memchr), both cheap next to SHA-1.
+struct Sums {
+    adler: simd_adler32::Adler32,
+    refuse_cr: bool,
+}
+
+impl Sums {
+    fn new(header: &[u8], refuse_cr: bool) -> Sums {
+        let mut adler = simd_adler32::Adler32::new();
+        adler.write(header);
+        Sums { adler, refuse_cr }
+    }
+
+    /// Add `step`; false when it holds a CR that is refused.
+    fn add(&mut self, step: &[u8]) -> bool {
+        if self.refuse_cr && memchr::memchr(b'\r', step).is_some() {
+            return false;
+        }
+        self.adler.write(step);
+        true
+    }
+}
+
 /// The body of [`store`]: write the zlib stream of `header` then the bytes
 /// of `src` (read into `buf`, exactly its length) to `out`, all but the
 /// trailer, sending each step's bytes to the hasher before writing it.
-/// `Ok(false)`: the source was shorter or longer than `buf`.
+/// `Ok(false)`: the source was shorter or longer than `buf`, or held a
+/// refused CR (line-ending conversion could apply: libgit2 stages it).
 fn stream<'a>(
     out: &mut File,
     tmp: &Path,
@@ -360,6 +375,7 @@ fn stream<'a>(
     mut rest: &'a mut [u8],
     header: &[u8],
     hasher: &std::sync::mpsc::Sender<&'a [u8]>,
+    sums: &mut Sums,
 ) -> std::result::Result<bool, StoreError> {
     let write_err = |e: std::io::Error| {
         StoreError::Write(Error::io(format!("cannot write {}", tmp.display()), e))
@@ -384,6 +400,9 @@ fn stream<'a>(
         let step: &'a [u8] = step;
         // The hasher only stops early if it panicked; that is reported above.
         let _ = hasher.send(step);
+        if !sums.add(step) {
+            return Ok(false);
+        }
         let heads: Vec<[u8; 5]> = (pos..end)
             .step_by(BLOCK)
             .map(|b| {

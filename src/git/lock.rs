@@ -34,7 +34,10 @@ pub struct IndexLock {
     /// A handle of our own that owns the in-memory index: libgit2 needs an
     /// index bound to a repository to stage files (filters, ignores), and
     /// binding it to the caller's handle would replace that handle's index.
-    git: Repository,
+    /// Opened by the first [`read_index`](Self::read_index): a commit that
+    /// only checks the index needs none.
+    git: Option<Repository>,
+    workdir: PathBuf,
     /// The temporary copy of the index being edited, if any.
     tmp: Option<PathBuf>,
 }
@@ -57,68 +60,58 @@ impl IndexLock {
                 Err(e) => return Err(Error::io(format!("cannot create {}", lock.display()), e)),
             }
         }
-        let guard = IndexLock {
+        // From here on the guard's Drop removes the lock on every error path.
+        Ok(IndexLock {
             index: dir.join("index"),
-            git: match Repository::open(&repo.workdir) {
-                Ok(g) => g,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&lock);
-                    return Err(Error::git("cannot open the repository", e));
-                }
-            },
+            git: None,
+            workdir: repo.workdir.clone(),
             lock,
             tmp: None,
-        };
-        // From here on `guard`'s Drop removes the lock on every error path.
-        Ok(guard)
+        })
     }
 
     /// The index as it is on disk now (the lock guarantees nobody else
     /// changes it until we release), bound to a repository so files can be
     /// staged into it.
     pub fn read_index(&mut self) -> Result<Index> {
+        let git = match self.git.take() {
+            Some(git) => git,
+            None => Repository::open(&self.workdir)
+                .map_err(|e| Error::git("cannot open the repository", e))?,
+        };
         self.tmp = Some(tmp_for(&self.index));
         let tmp = self.tmp_path();
-        // Work on a copy: `Index::write` writes `<path>.lock` then renames it
-        // over `<path>`, and `index.lock` is ours already.
-        match std::fs::copy(&self.index, &tmp) {
-            Ok(_) => {
-                // Keep the index's mtime: git's racy-clean check compares
-                // entries with it, and a fresh mtime on the copy would make
-                // a file changed in the same second as the last index write
-                // look clean.
-                if let Ok(mtime) = std::fs::metadata(&self.index).and_then(|m| m.modified()) {
-                    let _ = OpenOptions::new()
-                        .write(true)
-                        .open(&tmp)
-                        .and_then(|f| f.set_modified(mtime));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // Work on a second name: `Index::write` writes `<path>.lock` then
+        // renames it over `<path>`, and `index.lock` is ours already. A hard
+        // link is that name without copying the file (or creating one, which
+        // is the slow part on some disks), and it keeps the index's mtime,
+        // which git's racy-clean check compares entries with.
+        match std::fs::hard_link(&self.index, &tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // A file system without hard links: copy, keeping the mtime.
+            Err(_) => copy_keeping_mtime(&self.index, &tmp).map_err(|e| {
                 let _ = std::fs::remove_file(&tmp);
-            }
-            Err(e) => {
-                return Err(Error::io(
-                    format!("cannot read {}", self.index.display()),
-                    e,
-                ))
-            }
+                Error::io(format!("cannot read {}", self.index.display()), e)
+            })?,
         }
         let opened = Index::open(&tmp);
         let mut index = opened.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             Error::git("cannot read the index", e)
         })?;
-        self.git.set_index(&mut index).map_err(|e| {
+        git.set_index(&mut index).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             Error::git("cannot read the index", e)
         })?;
+        self.git = Some(git);
         Ok(index)
     }
 
-    /// The repository handle that owns indexes read through this lock.
-    pub fn git(&self) -> &Repository {
-        &self.git
+    /// The repository's index file (what [`write_index`](Self::write_index)
+    /// replaces).
+    pub fn index_path(&self) -> &Path {
+        &self.index
     }
 
     /// Write `index` (read through [`read_index`](Self::read_index)) as the
@@ -143,6 +136,15 @@ impl IndexLock {
     fn tmp_path(&self) -> PathBuf {
         self.tmp.clone().unwrap_or_else(|| tmp_for(&self.index))
     }
+}
+
+/// Copy `from` to `to` with `from`'s mtime (a fresh mtime on the copy
+/// would make a file changed in the same second as the last index write
+/// look clean to git).
+fn copy_keeping_mtime(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::copy(from, to)?;
+    let mtime = std::fs::metadata(from)?.modified()?;
+    OpenOptions::new().write(true).open(to)?.set_modified(mtime)
 }
 
 /// A temporary index name unique to this process and call (the Neovim module

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use git2::{Delta, FileMode, Index, Oid};
 use similar::{Algorithm, DiffOp, DiffTag};
 
-use super::fastblob::{self, Content, Staged};
+use super::fastblob::{self, Staged};
+use super::pieces::Pieces;
 use super::Repo;
 use crate::error::{Error, Result};
 use crate::event::DiffStats;
@@ -88,10 +89,11 @@ impl TextDiff {
     /// Diff two texts by lines. Identical leading and trailing lines (all of
     /// a 10 MB journal but the new entry) are skipped by a byte comparison
     /// before anything is decoded or split, keeping `CONTEXT` lines of them.
-    fn compute(old: &[u8], new: &[u8]) -> (TextDiff, usize, usize) {
+    fn compute(old: &Pieces, new: &[u8]) -> (TextDiff, usize, usize) {
         let (start, lines_before) = common_head(old, new);
-        let (old_end, new_end) = common_tail(&old[start..], &new[start..]);
-        let old_mid = String::from_utf8_lossy(&old[start..start + old_end]);
+        let (old_end, new_end) = common_tail(old, new, start);
+        let old_mid = old.range(start, start + old_end);
+        let old_mid = String::from_utf8_lossy(&old_mid);
         let new_mid = String::from_utf8_lossy(&new[start..start + new_end]);
         let ol = split_lines(&old_mid);
         let nl = split_lines(&new_mid);
@@ -122,22 +124,15 @@ impl TextDiff {
 }
 
 /// Where the two sides start to differ, backed up to a line start and then
-/// `CONTEXT` lines more: (byte offset, lines before it).
-fn common_head(old: &[u8], new: &[u8]) -> (usize, usize) {
-    let max = old.len().min(new.len());
-    let mut p = 0;
-    // Slice equality is a memcmp: whole blocks first, then bytes.
-    while p + 4096 <= max && old[p..p + 4096] == new[p..p + 4096] {
-        p += 4096;
-    }
-    while p < max && old[p] == new[p] {
-        p += 1;
-    }
-    if p == max && old.len() == new.len() {
+/// `CONTEXT` lines more: (byte offset, lines before it). Everything before
+/// the difference is the same on both sides, so it is read from `new`.
+fn common_head(old: &Pieces, new: &[u8]) -> (usize, usize) {
+    let p = old.common_prefix(new);
+    if p == old.len() && old.len() == new.len() {
         return (0, 0); // identical (a mode change): nothing to trim into
     }
     let line_start = |end: usize| {
-        old[..end]
+        new[..end]
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1)
@@ -151,36 +146,29 @@ fn common_head(old: &[u8], new: &[u8]) -> (usize, usize) {
     }
     // SIMD count: a byte loop over a 10 MB journal took 2.9 ms (an entry
     // appended at the end puts the whole file before the cut).
-    (cut, bytecount::count(&old[..cut], b'\n'))
+    (cut, bytecount::count(&new[..cut], b'\n'))
 }
 
-/// Lengths of `old` and `new` without their common tail, cut just after a
-/// newline inside that tail and `CONTEXT` lines further on.
-fn common_tail(old: &[u8], new: &[u8]) -> (usize, usize) {
-    let max = old.len().min(new.len());
-    let mut s = 0;
-    while s + 4096 <= max
-        && old[old.len() - s - 4096..old.len() - s] == new[new.len() - s - 4096..new.len() - s]
-    {
-        s += 4096;
-    }
-    while s < max && old[old.len() - 1 - s] == new[new.len() - 1 - s] {
-        s += 1;
-    }
-    // Keep whole lines: skip to just after the first newline of the tail.
-    let tail = &old[old.len() - s..];
+/// Lengths of `old` and `new` from `start` on without their common tail, cut
+/// just after a newline inside that tail and `CONTEXT` lines further on.
+fn common_tail(old: &Pieces, new: &[u8], start: usize) -> (usize, usize) {
+    let (old_len, new_len) = (old.len() - start, new.len() - start);
+    let s = old.common_suffix(new, old_len.min(new_len));
+    // Keep whole lines: skip to just after the first newline of the tail
+    // (the same bytes on both sides).
+    let tail = &new[new.len() - s..];
     let mut keep = match tail.iter().position(|&b| b == b'\n') {
         Some(i) => i + 1,
-        None => return (old.len(), new.len()),
+        None => return (old_len, new_len),
     };
     for _ in 0..CONTEXT {
         match tail[keep..].iter().position(|&b| b == b'\n') {
             Some(i) => keep += i + 1,
-            None => return (old.len(), new.len()),
+            None => return (old_len, new_len),
         }
     }
     let trim = s - keep;
-    (old.len() - trim, new.len() - trim)
+    (old_len - trim, new_len - trim)
 }
 
 /// One hunk; `offset` is the number of lines trimmed before the diffed part.
@@ -220,7 +208,7 @@ fn split_lines(s: &str) -> Vec<&str> {
 pub struct Prepared {
     /// The HEAD blob that was read (the diff is valid only against it).
     old_id: Oid,
-    old_bytes: Content,
+    old_bytes: Pieces,
     /// The diff of HEAD against the work-tree file, with the file's size and
     /// mtime when it was read; `None` when it could differ from the staged
     /// blob (see [`verbatim`]).
@@ -257,7 +245,7 @@ pub fn prefetch(git_dir: PathBuf, paths: Vec<String>) -> std::thread::JoinHandle
             let old_bytes = match fastblob::read_stored(&objects, entry.id()) {
                 Some(bytes) => bytes,
                 None => match git.find_blob(entry.id()) {
-                    Ok(blob) => Content::from(blob.content().to_vec()),
+                    Ok(blob) => Pieces::from(blob.content().to_vec()),
                     Err(_) => continue,
                 },
             };
@@ -360,7 +348,7 @@ pub fn staged_from(
                 continue;
             }
             Some(p) => p.old_bytes,
-            None => Content::from(read_blob(repo, old.id())?),
+            None => Pieces::from(read_blob(repo, old.id())?),
         };
         if let Some(staged) = contents.get(&path).filter(|s| s.id == new.id()) {
             files.push(file_diff(path, status, &old_bytes, &staged.content));
@@ -380,9 +368,9 @@ pub fn staged_from(
 }
 
 /// Classify and diff one file's two versions.
-fn file_diff(path: String, status: char, old: &[u8], new: &[u8]) -> FileDiff {
+fn file_diff(path: String, status: char, old: &Pieces, new: &[u8]) -> FileDiff {
     let is_binary = |b: &[u8]| b[..b.len().min(8000)].contains(&0);
-    if is_binary(old) || is_binary(new) {
+    if is_binary(&old.range(0, 8000)) || is_binary(new) {
         return FileDiff {
             path,
             status,
@@ -492,7 +480,7 @@ mod tests {
     }
 
     fn trimmed(old: &str, new: &str) -> Flat {
-        TextDiff::compute(old.as_bytes(), new.as_bytes())
+        TextDiff::compute(&Pieces::from(old.as_bytes().to_vec()), new.as_bytes())
             .0
             .hunks
             .into_iter()

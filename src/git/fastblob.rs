@@ -20,7 +20,7 @@
 //! user's own file, which is not where a crafted collision comes from.
 
 use std::fs::File;
-use std::io::{IoSlice, Read as _, Write as _};
+use std::io::{IoSlice, Write as _};
 
 use memmap2::MmapMut;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use git2::{Index, IndexEntry, IndexTime, Oid, Repository};
 use sha1::{Digest, Sha1};
 
+use super::pieces::{Pieces, Runs};
 use crate::error::{Error, Result};
 
 /// Files smaller than this go through libgit2: deflating them costs little,
@@ -454,75 +455,81 @@ fn write_all_vectored(f: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::
 
 /// Read the blob `id` if it is a loose object made of stored deflate blocks
 /// (what [`try_stage`] writes, and git with `core.looseCompression=0`):
-/// the bytes are copied once, straight into place, where libgit2 reads the
-/// file, inflates it into a second buffer and copies that into a third.
-/// `None` for anything else (packed, compressed, damaged): read it with
-/// libgit2 then. The zlib checksum is verified.
-pub fn read_stored(objects: &Path, id: Oid) -> Option<Content> {
+/// the file is mapped and its blocks' bytes are used where they lie, where
+/// libgit2 reads the file, inflates it into a second buffer and copies that
+/// into a third. `None` for anything else (packed, compressed, damaged):
+/// read it with libgit2 then. The zlib checksum is verified.
+pub fn read_stored(objects: &Path, id: Oid) -> Option<Pieces> {
     let hex = id.to_string();
-    let mut f = File::open(objects.join(&hex[..2]).join(&hex[2..])).ok()?;
-    let mut zhead = [0u8; 2];
-    f.read_exact(&mut zhead).ok()?;
+    let f = File::open(objects.join(&hex[..2]).join(&hex[2..])).ok()?;
+    // SAFETY: loose objects are immutable (git and we write them under a
+    // temporary name and rename them into place; compaction deletes them,
+    // which leaves a mapping intact), as libgit2 and git rely on when they
+    // map object files.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&f) }.ok()?;
+    let (header, runs) = stored_runs(&map)?;
+    let size: usize = std::str::from_utf8(header.strip_prefix(b"blob ")?)
+        .ok()?
+        .parse()
+        .ok()?;
+    let pieces = Pieces::mapped(map, runs);
+    (pieces.len() == size).then_some(pieces)
+}
+
+/// The runs of content bytes of a stored-block zlib stream, after the object
+/// header (returned without its NUL), with the Adler-32 trailer checked.
+fn stored_runs(z: &[u8]) -> Option<(Vec<u8>, Runs)> {
+    let zhead = z.get(..2)?;
     // Deflate, no preset dictionary, a valid header check.
     let ok = zhead[0] & 0x0f == 8 && zhead[1] & 0x20 == 0;
-    if !ok || u16::from_be_bytes(zhead) % 31 != 0 {
+    if !ok || u16::from_be_bytes([zhead[0], zhead[1]]) % 31 != 0 {
         return None;
     }
-    // Stored block headers: BFINAL and BTYPE=00 in the first byte (the
-    // rest is padding up to the byte boundary), then LEN and ~LEN.
-    let block = |f: &mut File| -> Option<(bool, usize)> {
-        let mut h = [0u8; 5];
-        f.read_exact(&mut h).ok()?;
+    let mut at = 2;
+    let mut header = Vec::new();
+    let mut in_header = true;
+    let mut runs = Vec::new();
+    let mut adler = simd_adler32::Adler32::new();
+    loop {
+        // Stored block headers: BFINAL and BTYPE=00 in the first byte (the
+        // rest is padding up to the byte boundary), then LEN and ~LEN.
+        let h = z.get(at..at + 5)?;
         let len = u16::from_le_bytes([h[1], h[2]]);
         if h[0] & 0x06 != 0 || !len != u16::from_le_bytes([h[3], h[4]]) {
             return None;
         }
-        Some((h[0] & 1 == 1, usize::from(len)))
-    };
-    // The object header ("blob N\0") is in the first bytes of the stream,
-    // possibly over several (small) blocks.
-    let mut first = Vec::new();
-    let mut last = false;
-    let nul = loop {
-        if let Some(i) = first.iter().position(|&b| b == 0) {
-            break i;
+        let (mut s, e) = (at + 5, at + 5 + usize::from(len));
+        let bytes = z.get(s..e)?;
+        adler.write(bytes);
+        // The object header ("blob N\0") is in the first bytes of the
+        // stream, possibly over several (small) blocks.
+        if in_header {
+            match bytes.iter().position(|&b| b == 0) {
+                Some(i) => {
+                    header.extend_from_slice(&bytes[..i]);
+                    in_header = false;
+                    s += i + 1;
+                }
+                None if header.len() + bytes.len() > 64 => return None,
+                None => {
+                    header.extend_from_slice(bytes);
+                    s = e;
+                }
+            }
         }
-        if last || first.len() > 64 {
-            return None;
+        if !in_header && e > s {
+            runs.push((s, e - s));
         }
-        let (fin, len) = block(&mut f)?;
-        last = fin;
-        let at = first.len();
-        first.resize(at + len, 0);
-        f.read_exact(&mut first[at..]).ok()?;
-    };
-    let size: usize = std::str::from_utf8(first[..nul].strip_prefix(b"blob ")?)
-        .ok()?
-        .parse()
-        .ok()?;
-    let mut content = Content::mapped(size).ok()?;
-    let buf = content.bytes_mut();
-    let already = first.len() - nul - 1;
-    if already > size {
-        return None;
+        at = e;
+        if h[0] & 1 == 1 {
+            break;
+        }
     }
-    buf[..already].copy_from_slice(&first[nul + 1..]);
-    let mut at = already;
-    while !last {
-        let (fin, len) = block(&mut f)?;
-        last = fin;
-        if at + len > size {
-            return None;
-        }
-        f.read_exact(&mut buf[at..at + len]).ok()?;
-        at += len;
-    }
-    let mut trailer = [0u8; 4];
-    f.read_exact(&mut trailer).ok()?;
-    let mut adler = simd_adler32::Adler32::new();
-    adler.write(&first[..=nul]);
-    adler.write(buf);
-    (at == size && adler.finish() == u32::from_be_bytes(trailer)).then_some(content)
+    let trailer = z.get(at..at + 4)?;
+    let ok = !in_header
+        && at + 4 == z.len()
+        && adler.finish() == u32::from_be_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    ok.then_some((header, runs))
 }
 
 /// A name git's own `prune` recognises and cleans up if we are killed
@@ -591,7 +598,7 @@ mod tests {
         };
         let id = hash("0");
         assert_eq!(
-            &read_stored(&objects, id).expect("git's level 0")[..],
+            &read_stored(&objects, id).expect("git's level 0").to_vec()[..],
             &content[..]
         );
         // A compressed object is not stored blocks: libgit2 reads it.
@@ -642,7 +649,7 @@ mod tests {
             let blob = repo.find_blob(id).unwrap();
             assert_eq!(blob.content(), &content[..], "size {size}");
             let read = read_stored(&objects, id).expect("stored blocks are read back");
-            assert_eq!(&read[..], &content[..], "size {size}");
+            assert_eq!(&read.to_vec()[..], &content[..], "size {size}");
         }
     }
 }

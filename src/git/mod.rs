@@ -6,6 +6,7 @@ pub mod diff;
 pub mod fastblob;
 pub mod lock;
 pub mod merge;
+pub mod pieces;
 pub mod publish;
 pub mod push;
 pub mod remote;

@@ -219,6 +219,20 @@ fn status_shows_ahead_behind_and_the_last_push_error() {
         "{}",
         r.stdout
     );
+    // A success is read from the tracking ref's reflog; the failure's
+    // record is gone, so it can't come back as the newer one.
+    assert!(!sb.work.join(".git/ai-commit/last-push.json").exists());
+    let j = ai_in(&sb, &sb.work, &["status", "--json"]).json();
+    assert_eq!(j["last_push"]["ok"], true);
+    let age = now_secs() - j["last_push"]["at"].as_u64().unwrap();
+    assert!(age < 600, "the push's time, not another: {j}");
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[test]

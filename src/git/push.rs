@@ -56,7 +56,9 @@ pub fn push(repo: &Repo) -> Result<PushReport, PushError> {
     result
 }
 
-/// The last push attempt, as recorded in `.git/ai-commit/last-push.json`.
+/// The last push attempt: a failure as recorded in
+/// `.git/ai-commit/last-push.json`, a success as the tracking ref's reflog
+/// shows it (git's own pushes count too).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LastPush {
     /// Seconds since the Unix epoch.
@@ -72,18 +74,22 @@ fn state_file(repo: &Repo) -> PathBuf {
         .join("last-push.json")
 }
 
+/// Keep a failed push's reason for `ai-commit status`, and forget it once a
+/// push succeeds. A success writes nothing: its time is already in the
+/// tracking ref's reflog, and creating a file costs a commit more than the
+/// rest of the bookkeeping (see BENCHMARKS.md).
 fn record(repo: &Repo, error: Option<String>) {
-    let at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let last = LastPush {
-        at,
-        ok: error.is_none(),
-        error,
-    };
     let path = state_file(repo);
-    // Best effort: status information must never fail a push.
+    let Some(error) = error else {
+        // Best effort, like the rest: status information never fails a push.
+        let _ = std::fs::remove_file(&path);
+        return;
+    };
+    let last = LastPush {
+        at: now_secs(),
+        ok: false,
+        error: Some(error),
+    };
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -96,10 +102,40 @@ fn record(repo: &Repo, error: Option<String>) {
     }
 }
 
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The newer of the recorded failure and the last successful push (the
+/// tracking ref's newest "update by push" reflog entry).
 pub fn last_push(repo: &Repo) -> Option<LastPush> {
-    std::fs::read_to_string(state_file(repo))
+    let failed: Option<LastPush> = std::fs::read_to_string(state_file(repo))
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let pushed = push_target(repo)
+        .ok()
+        .and_then(|t| repo.git.reflog(&t.tracking_ref).ok())
+        .and_then(|log| {
+            log.iter()
+                .find(|e| {
+                    e.message()
+                        .ok()
+                        .flatten()
+                        .is_some_and(|m| m.starts_with("update by push"))
+                })
+                .map(|e| LastPush {
+                    at: u64::try_from(e.committer().when().seconds()).unwrap_or(0),
+                    ok: true,
+                    error: None,
+                })
+        });
+    match (failed, pushed) {
+        (Some(f), Some(p)) => Some(if p.at > f.at { p } else { f }),
+        (f, p) => f.or(p),
+    }
 }
 
 /// Resolve which remote would be used (for progress display).

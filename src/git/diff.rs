@@ -89,12 +89,13 @@ impl TextDiff {
     /// Diff two texts by lines. Identical leading and trailing lines (all of
     /// a 10 MB journal but the new entry) are skipped by a byte comparison
     /// before anything is decoded or split, keeping `CONTEXT` lines of them.
-    fn compute(old: &Pieces, new: &[u8]) -> (TextDiff, usize, usize) {
+    fn compute(old: &Pieces, new: &Pieces) -> (TextDiff, usize, usize) {
         let (start, lines_before) = common_head(old, new);
         let (old_end, new_end) = common_tail(old, new, start);
         let old_mid = old.range(start, start + old_end);
         let old_mid = String::from_utf8_lossy(&old_mid);
-        let new_mid = String::from_utf8_lossy(&new[start..start + new_end]);
+        let new_mid = new.range(start, start + new_end);
+        let new_mid = String::from_utf8_lossy(&new_mid);
         let ol = split_lines(&old_mid);
         let nl = split_lines(&new_mid);
         let ops = similar::capture_diff_slices_deadline(
@@ -126,17 +127,12 @@ impl TextDiff {
 /// Where the two sides start to differ, backed up to a line start and then
 /// `CONTEXT` lines more: (byte offset, lines before it). Everything before
 /// the difference is the same on both sides, so it is read from `new`.
-fn common_head(old: &Pieces, new: &[u8]) -> (usize, usize) {
+fn common_head(old: &Pieces, new: &Pieces) -> (usize, usize) {
     let p = old.common_prefix(new);
     if p == old.len() && old.len() == new.len() {
         return (0, 0); // identical (a mode change): nothing to trim into
     }
-    let line_start = |end: usize| {
-        new[..end]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1)
-    };
+    let line_start = |end: usize| new.rposition(b'\n', end).map_or(0, |i| i + 1);
     let mut cut = line_start(p);
     for _ in 0..CONTEXT {
         if cut == 0 {
@@ -144,30 +140,25 @@ fn common_head(old: &Pieces, new: &[u8]) -> (usize, usize) {
         }
         cut = line_start(cut - 1);
     }
-    // SIMD count: a byte loop over a 10 MB journal took 2.9 ms (an entry
-    // appended at the end puts the whole file before the cut).
-    (cut, bytecount::count(&new[..cut], b'\n'))
+    (cut, new.count(b'\n', cut))
 }
 
 /// Lengths of `old` and `new` from `start` on without their common tail, cut
 /// just after a newline inside that tail and `CONTEXT` lines further on.
-fn common_tail(old: &Pieces, new: &[u8], start: usize) -> (usize, usize) {
+fn common_tail(old: &Pieces, new: &Pieces, start: usize) -> (usize, usize) {
     let (old_len, new_len) = (old.len() - start, new.len() - start);
     let s = old.common_suffix(new, old_len.min(new_len));
     // Keep whole lines: skip to just after the first newline of the tail
     // (the same bytes on both sides).
-    let tail = &new[new.len() - s..];
-    let mut keep = match tail.iter().position(|&b| b == b'\n') {
-        Some(i) => i + 1,
-        None => return (old_len, new_len),
-    };
-    for _ in 0..CONTEXT {
-        match tail[keep..].iter().position(|&b| b == b'\n') {
-            Some(i) => keep += i + 1,
+    let tail = new.len() - s;
+    let mut keep = tail;
+    for _ in 0..=CONTEXT {
+        match new.position(b'\n', keep) {
+            Some(i) => keep = i + 1,
             None => return (old_len, new_len),
         }
     }
-    let trim = s - keep;
+    let trim = s - (keep - tail);
     (old_len - trim, new_len - trim)
 }
 
@@ -256,7 +247,7 @@ pub fn prefetch(git_dir: PathBuf, paths: Vec<String>) -> std::thread::JoinHandle
                     (
                         size,
                         mtime,
-                        file_diff(p.clone(), 'M', &old_bytes, &new_bytes),
+                        file_diff(p.clone(), 'M', &old_bytes, &Pieces::from(new_bytes)),
                     )
                 },
             );
@@ -350,8 +341,12 @@ pub fn staged_from(
             Some(p) => p.old_bytes,
             None => Pieces::from(read_blob(repo, old.id())?),
         };
-        if let Some(staged) = contents.get(&path).filter(|s| s.id == new.id()) {
-            files.push(file_diff(path, status, &old_bytes, &staged.content));
+        if let Some(staged) = contents
+            .get(&path)
+            .filter(|s| s.id == new.id())
+            .and_then(|s| s.content.as_ref())
+        {
+            files.push(file_diff(path, status, &old_bytes, staged));
             continue;
         }
         let new_bytes = match (new.mode(), verbatim(&repo.git, &repo.workdir, &path)) {
@@ -362,15 +357,20 @@ pub fn staged_from(
             }
             _ => read_blob(repo, new.id())?,
         };
-        files.push(file_diff(path, status, &old_bytes, &new_bytes));
+        files.push(file_diff(
+            path,
+            status,
+            &old_bytes,
+            &Pieces::from(new_bytes),
+        ));
     }
     Ok(files)
 }
 
 /// Classify and diff one file's two versions.
-fn file_diff(path: String, status: char, old: &Pieces, new: &[u8]) -> FileDiff {
-    let is_binary = |b: &[u8]| b[..b.len().min(8000)].contains(&0);
-    if is_binary(&old.range(0, 8000)) || is_binary(new) {
+fn file_diff(path: String, status: char, old: &Pieces, new: &Pieces) -> FileDiff {
+    let is_binary = |b: &Pieces| b.range(0, 8000).contains(&0);
+    if is_binary(old) || is_binary(new) {
         return FileDiff {
             path,
             status,
@@ -480,12 +480,15 @@ mod tests {
     }
 
     fn trimmed(old: &str, new: &str) -> Flat {
-        TextDiff::compute(&Pieces::from(old.as_bytes().to_vec()), new.as_bytes())
-            .0
-            .hunks
-            .into_iter()
-            .map(|h| (h.old_start, h.old_len, h.new_start, h.new_len, h.lines))
-            .collect()
+        TextDiff::compute(
+            &Pieces::from(old.as_bytes().to_vec()),
+            &Pieces::from(new.as_bytes().to_vec()),
+        )
+        .0
+        .hunks
+        .into_iter()
+        .map(|h| (h.old_start, h.old_len, h.new_start, h.new_len, h.lines))
+        .collect()
     }
 
     #[test]

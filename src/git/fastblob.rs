@@ -22,9 +22,9 @@
 use std::fs::File;
 use std::io::{IoSlice, Write as _};
 
-use memmap2::MmapMut;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use git2::{Index, IndexEntry, IndexTime, Oid, Repository};
 use sha1::{Digest, Sha1};
@@ -37,67 +37,11 @@ use crate::error::{Error, Result};
 pub const FAST_MIN_BYTES: u64 = 256 * 1024;
 
 /// A file staged by [`try_stage`]: its blob id and the bytes it was made of
-/// (the diff reads them instead of the file, which may have changed since).
+/// (the diff reads them instead of the file, which may have changed since),
+/// mapped from the object just written; `None` when they could not be.
 pub struct Staged {
     pub id: Oid,
-    pub content: Content,
-}
-
-/// A file's bytes held for the diff. Big ones are read into anonymous
-/// memory advised into huge pages: faulting in a fresh 10 MB buffer page by
-/// page cost as much as reading the file.
-pub enum Content {
-    Mapped { map: MmapMut, len: usize },
-    Owned(Vec<u8>),
-}
-
-impl Content {
-    fn mapped(len: usize) -> std::io::Result<Content> {
-        // Whole huge pages: the kernel backs only aligned 2 MiB ranges with
-        // them, so a tail in small pages faulted one by one cost 10 MB's
-        // read 2.9 ms instead of 2.0 here. Below 2 MiB small pages waste
-        // less. (A mapping can't be empty.)
-        const HUGE: usize = 2 << 20;
-        if len < HUGE {
-            return Ok(Content::Mapped {
-                map: MmapMut::map_anon(len.max(1))?,
-                len,
-            });
-        }
-        let map = MmapMut::map_anon(len.next_multiple_of(HUGE))?;
-        #[cfg(target_os = "linux")]
-        let _ = map.advise(memmap2::Advice::HugePage);
-        Ok(Content::Mapped { map, len })
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        match self {
-            Content::Mapped { map, len } => &mut map[..*len],
-            Content::Owned(v) => v,
-        }
-    }
-}
-
-impl std::ops::Deref for Content {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Content::Mapped { map, len } => &map[..*len],
-            Content::Owned(v) => v,
-        }
-    }
-}
-
-impl std::fmt::Debug for Content {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Content({} bytes)", self.len())
-    }
-}
-
-impl From<Vec<u8>> for Content {
-    fn from(v: Vec<u8>) -> Content {
-        Content::Owned(v)
-    }
+    pub content: Option<Pieces>,
 }
 
 /// Stage the regular file `path` (work-tree relative `rel`) into `index`
@@ -240,29 +184,32 @@ impl StoreError {
 }
 
 /// Read `len` bytes from `src` and store them as a loose blob under
-/// `objects`, returning its id and the bytes. `Ok(None)`: `src` did not
-/// hold exactly `len` bytes (the file changed while read), or held a CR and
-/// `refuse_cr` is set; nothing is stored then.
+/// `objects`, returning its id and its bytes, mapped from the object (see
+/// [`Staged`]). `Ok(None)`: `src` did not hold exactly `len` bytes (the file
+/// changed while read), or held a CR and `refuse_cr` is set; nothing is
+/// stored then.
 ///
-/// One pass over the bytes, in ~1 MiB steps: this thread reads a step,
-/// hands it to a second thread that hashes it, and writes its deflate blocks
-/// to a temporary file while the hash runs. The file is renamed into place
-/// once the id is known, so a reader never sees half an object.
+/// One pass over the bytes, in ~1 MiB steps through a few buffers used in
+/// turn: this thread reads a step, writes its deflate blocks to a temporary
+/// file and hands the buffer to a second thread that hashes it and hands it
+/// back. No buffer the size of the file: on a VM that returns freed memory
+/// to its host, 10 MB of fresh memory per commit cost up to 30 ms (see
+/// BENCHMARKS.md). The file is renamed into place once the id is known, so
+/// a reader never sees half an object.
 fn store(
     objects: &Path,
     mut src: impl std::io::Read,
     len: usize,
     refuse_cr: bool,
-) -> std::result::Result<Option<(Oid, Content)>, StoreError> {
+) -> std::result::Result<Option<(Oid, Option<Pieces>)>, StoreError> {
     let header = format!("blob {len}\0");
-    let mut content = Content::mapped(len).map_err(StoreError::Read)?;
     let tmp = tmp_name(objects);
     let mut out = open_new(&tmp)
         .map_err(|e| StoreError::Write(Error::io(format!("cannot create {}", tmp.display()), e)))?;
-    let buf = content.bytes_mut();
     let mut sums = Sums::new(header.as_bytes(), refuse_cr);
     let (streamed, hashed) = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::channel::<&[u8]>();
+        let (full, steps) = std::sync::mpsc::channel::<Arc<Vec<u8>>>();
+        let (back, free) = std::sync::mpsc::channel::<Arc<Vec<u8>>>();
         let header = header.as_bytes();
         // SHA-1 (the id) is the one sum that can't go faster than ~2 GB/s,
         // so it gets a core of its own; this thread reads, writes and does
@@ -270,13 +217,23 @@ fn store(
         let hasher = s.spawn(move || {
             let mut h = Sha1::new();
             h.update(header);
-            for step in rx {
-                h.update(step);
+            for step in steps {
+                h.update(&step[..]);
+                let _ = back.send(step);
             }
             h.finalize()
         });
-        let streamed = stream(&mut out, &tmp, &mut src, buf, header, &tx, &mut sums);
-        drop(tx);
+        let mut io = Stream {
+            out: &mut out,
+            tmp: &tmp,
+            src: &mut src,
+            header,
+            len,
+            full,
+            free,
+        };
+        let streamed = io.run(&mut sums);
+        drop(io);
         (streamed, hasher.join())
     });
     let cleanup = || {
@@ -308,7 +265,6 @@ fn store(
             e,
         )));
     }
-    drop(out);
     let id = Oid::from_bytes(&digest).map_err(|e| {
         cleanup();
         StoreError::Write(Error::git("bad object id", e))
@@ -318,8 +274,9 @@ fn store(
     let dst = dir.join(&hex[2..]);
     if dst.exists() {
         // Already stored (the same version staged before): keep that one.
+        drop(out);
         cleanup();
-        return Ok(Some((id, content)));
+        return Ok(Some((id, read_stored(objects, id))));
     }
     let placed = std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
@@ -328,17 +285,42 @@ fn store(
                 .map_err(|e| Error::io(format!("cannot write {}", dst.display()), e))
         });
     if let Err(e) = placed {
+        drop(out);
         cleanup();
         return Err(StoreError::Write(e));
     }
+    // The bytes for the diff: the object just written, mapped where its
+    // blocks lie (still in the page cache). Renamed, it is immutable.
+    // SAFETY: see `read_stored`.
+    let content = unsafe { memmap2::MmapOptions::new().populate().map(&out) }
+        .ok()
+        .map(|map| Pieces::mapped(map, content_runs(header.len(), len)));
     Ok(Some((id, content)))
+}
+
+/// Where the content bytes lie in a stored-block object of a `len`-byte
+/// blob with an `hlen`-byte header, as written by [`Stream`].
+fn content_runs(hlen: usize, len: usize) -> Runs {
+    let total = hlen + len;
+    (0..total)
+        .step_by(BLOCK)
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let (start, end) = (b.max(hlen), (b + BLOCK).min(total));
+            // The zlib header, then each block's 5-byte header and bytes.
+            let data = 2 + i * (BLOCK + 5) + 5;
+            (end > start).then(|| (data + start - b, end - start))
+        })
+        .collect()
 }
 
 /// The deflate block size of stored blocks (their length is 16 bits).
 const BLOCK: usize = 65_535;
-/// Blocks per step of [`stream`]: ~1 MiB, small enough for the hash to run
+/// Blocks per step of [`Stream`]: ~1 MiB, small enough for the hash to run
 /// alongside the write, big enough to keep system calls few.
 const STEP_BLOCKS: usize = 16;
+/// Step buffers: one being hashed, one being read and written, one spare.
+const BUFFERS: usize = 3;
 
 /// The sums [`stream`] keeps on its own thread: the zlib trailer's Adler-32
 /// (SIMD) and whether a CR was seen (memchr), both cheap next to SHA-1.
@@ -364,78 +346,95 @@ impl Sums {
     }
 }
 
-/// The body of [`store`]: write the zlib stream of `header` then the bytes
-/// of `src` (read into `buf`, exactly its length) to `out`, all but the
-/// trailer, sending each step's bytes to the hasher before writing it.
-/// `Ok(false)`: the source was shorter or longer than `buf`, or held a
-/// refused CR (line-ending conversion could apply: libgit2 stages it).
-fn stream<'a>(
-    out: &mut File,
-    tmp: &Path,
-    src: &mut impl std::io::Read,
-    mut rest: &'a mut [u8],
-    header: &[u8],
-    hasher: &std::sync::mpsc::Sender<&'a [u8]>,
-    sums: &mut Sums,
-) -> std::result::Result<bool, StoreError> {
-    let write_err = |e: std::io::Error| {
-        StoreError::Write(Error::io(format!("cannot write {}", tmp.display()), e))
-    };
-    let hlen = header.len();
-    let total = hlen + rest.len();
-    // CMF/FLG: deflate, 32 KiB window, "fastest" level hint; 0x7801 % 31 == 0.
-    out.write_all(&[0x78, 0x01]).map_err(write_err)?;
-    // Steps start on block boundaries; the header is never empty, so there
-    // is always at least one block.
-    let mut pos = 0;
-    while pos < total {
-        let end = (pos + STEP_BLOCKS * BLOCK).min(total);
-        let (from, to) = (pos.max(hlen) - hlen, end.max(hlen) - hlen);
-        let (step, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
-        rest = tail;
-        match src.read_exact(step) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-            Err(e) => return Err(StoreError::Read(e)),
-        }
-        let step: &'a [u8] = step;
-        // The hasher only stops early if it panicked; that is reported above.
-        let _ = hasher.send(step);
-        if !sums.add(step) {
-            return Ok(false);
-        }
-        let heads: Vec<[u8; 5]> = (pos..end)
-            .step_by(BLOCK)
-            .map(|b| {
-                let n = BLOCK.min(total - b);
-                let [l0, l1] = (n as u16).to_le_bytes();
-                let [n0, n1] = (!(n as u16)).to_le_bytes();
-                [u8::from(b + n == total), l0, l1, n0, n1]
-            })
-            .collect();
-        let mut slices = Vec::with_capacity(heads.len() * 3);
-        for (head, b) in heads.iter().zip((pos..end).step_by(BLOCK)) {
-            let e = (b + BLOCK).min(total);
-            slices.push(IoSlice::new(head));
-            if b < hlen {
-                slices.push(IoSlice::new(&header[b..e.min(hlen)]));
+/// The body of [`store`]: write the zlib stream of `header` then the `len`
+/// bytes of `src` to `out`, all but the trailer, sending each step's buffer
+/// to the hasher (`full`) before writing it and taking buffers the hasher is
+/// done with back from `free`.
+struct Stream<'a, R> {
+    out: &'a mut File,
+    tmp: &'a Path,
+    src: &'a mut R,
+    header: &'a [u8],
+    len: usize,
+    full: std::sync::mpsc::Sender<Arc<Vec<u8>>>,
+    free: std::sync::mpsc::Receiver<Arc<Vec<u8>>>,
+}
+
+impl<R: std::io::Read> Stream<'_, R> {
+    /// `Ok(false)`: the source was shorter or longer than `len`, or held a
+    /// refused CR (line-ending conversion could apply: libgit2 stages it).
+    fn run(&mut self, sums: &mut Sums) -> std::result::Result<bool, StoreError> {
+        let write_err = |e: std::io::Error| {
+            StoreError::Write(Error::io(format!("cannot write {}", self.tmp.display()), e))
+        };
+        let (header, hlen) = (self.header, self.header.len());
+        let total = hlen + self.len;
+        // CMF/FLG: deflate, 32 KiB window, "fastest" level hint; 0x7801 % 31 == 0.
+        self.out.write_all(&[0x78, 0x01]).map_err(write_err)?;
+        let mut made = 0;
+        // Steps start on block boundaries; the header is never empty, so
+        // there is always at least one block.
+        let mut pos = 0;
+        while pos < total {
+            let end = (pos + STEP_BLOCKS * BLOCK).min(total);
+            let (from, to) = (pos.max(hlen) - hlen, end.max(hlen) - hlen);
+            let mut buf = match self.free.try_recv() {
+                Ok(b) => b,
+                Err(_) if made < BUFFERS => {
+                    made += 1;
+                    Arc::new(Vec::with_capacity(STEP_BLOCKS * BLOCK))
+                }
+                // The hasher only stops early if it panicked; that is
+                // reported by the caller.
+                Err(_) => self.free.recv().unwrap_or_default(),
+            };
+            // Ours alone again: the hasher sent it back after its last use.
+            let step = Arc::make_mut(&mut buf);
+            step.resize(to - from, 0);
+            match self.src.read_exact(step) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+                Err(e) => return Err(StoreError::Read(e)),
             }
-            if e > hlen {
-                let c = b.max(hlen) - hlen;
-                slices.push(IoSlice::new(&step[c - from..e - hlen - from]));
+            if !sums.add(step) {
+                return Ok(false);
             }
+            // Hashed while written; the buffer comes back (through `free`)
+            // only after both are done with it.
+            let _ = self.full.send(Arc::clone(&buf));
+            let step: &[u8] = &buf;
+            let heads: Vec<[u8; 5]> = (pos..end)
+                .step_by(BLOCK)
+                .map(|b| {
+                    let n = BLOCK.min(total - b);
+                    let [l0, l1] = (n as u16).to_le_bytes();
+                    let [n0, n1] = (!(n as u16)).to_le_bytes();
+                    [u8::from(b + n == total), l0, l1, n0, n1]
+                })
+                .collect();
+            let mut slices = Vec::with_capacity(heads.len() * 3);
+            for (head, b) in heads.iter().zip((pos..end).step_by(BLOCK)) {
+                let e = (b + BLOCK).min(total);
+                slices.push(IoSlice::new(head));
+                if b < hlen {
+                    slices.push(IoSlice::new(&header[b..e.min(hlen)]));
+                }
+                if e > hlen {
+                    let c = b.max(hlen) - hlen;
+                    slices.push(IoSlice::new(&step[c - from..e - hlen - from]));
+                }
+            }
+            write_all_vectored(self.out, &mut slices).map_err(write_err)?;
+            pos = end;
         }
-        write_all_vectored(out, &mut slices).map_err(write_err)?;
-        pos = end;
+        // A file that grew while read is not the size we staged.
+        let mut more = [0u8; 1];
+        match self.src.read(&mut more) {
+            Ok(0) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e) => Err(StoreError::Read(e)),
+        }
     }
-    // A file that grew while read is not the size we staged.
-    let mut more = [0u8; 1];
-    match src.read(&mut more) {
-        Ok(0) => {}
-        Ok(_) => return Ok(false),
-        Err(e) => return Err(StoreError::Read(e)),
-    }
-    Ok(true)
 }
 
 /// `Write::write_all_vectored` (not stable yet): write every slice, resuming
@@ -542,7 +541,8 @@ fn tmp_name(objects: &Path) -> PathBuf {
 
 fn open_new(path: &Path) -> std::io::Result<File> {
     let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
+    // Readable too: the object is mapped for the diff once written.
+    o.read(true).write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -650,6 +650,39 @@ mod tests {
             assert_eq!(blob.content(), &content[..], "size {size}");
             let read = read_stored(&objects, id).expect("stored blocks are read back");
             assert_eq!(&read.to_vec()[..], &content[..], "size {size}");
+        }
+    }
+
+    #[test]
+    fn the_bytes_handed_to_the_diff_are_the_objects_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let objects = repo.path().join("objects");
+        // Sizes around the step and block boundaries, with the header's
+        // bytes shifting every run.
+        for size in [
+            1usize,
+            65_529,
+            65_535,
+            16 * 65_535 - 11,
+            16 * 65_535 + 7,
+            3_000_001,
+        ] {
+            let content: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+            let (id, mapped) = store(&objects, &content[..], size, false)
+                .ok()
+                .flatten()
+                .expect("stored");
+            let mapped = mapped.expect("the new object is mapped, not read again");
+            assert_eq!(mapped.to_vec(), content, "size {size}");
+            assert_eq!(repo.find_blob(id).unwrap().content(), &content[..]);
+            // The same version again: the existing object is mapped.
+            let (again, mapped) = store(&objects, &content[..], size, false)
+                .ok()
+                .flatten()
+                .expect("stored");
+            assert_eq!(again, id);
+            assert_eq!(mapped.expect("mapped").to_vec(), content);
         }
     }
 }

@@ -11,8 +11,6 @@
 
 use std::borrow::Cow;
 
-use super::fastblob::Content;
-
 /// (start in the backing, length) of each run of bytes, in order.
 pub(crate) type Runs = Vec<(usize, usize)>;
 
@@ -25,7 +23,7 @@ pub struct Pieces {
 }
 
 enum Backing {
-    Flat(Content),
+    Flat(Vec<u8>),
     /// A loose object file. Objects are immutable (written to a temporary
     /// name, then renamed), so the mapping can't change under us; git and
     /// libgit2 map object files the same way.
@@ -34,7 +32,7 @@ enum Backing {
 
 impl Pieces {
     /// Bytes held in one buffer.
-    pub fn flat(content: Content) -> Pieces {
+    pub fn flat(content: Vec<u8>) -> Pieces {
         let len = content.len();
         Pieces {
             runs: if len == 0 { Vec::new() } else { vec![(0, len)] },
@@ -107,36 +105,110 @@ impl Pieces {
     }
 
     /// How many leading bytes equal `other`'s.
-    pub fn common_prefix(&self, other: &[u8]) -> usize {
+    pub fn common_prefix(&self, other: &Pieces) -> usize {
+        let (mut mine, mut theirs) = (self.runs(), other.runs());
+        let (mut a, mut b): (&[u8], &[u8]) = (&[], &[]);
         let mut at = 0;
-        for run in self.runs() {
-            let theirs = &other[at.min(other.len())..];
-            let n = prefix_len(run, theirs);
-            at += n;
-            if n < run.len() {
-                break;
+        loop {
+            if a.is_empty() {
+                a = match mine.next() {
+                    Some(r) => r,
+                    None => return at,
+                };
             }
+            if b.is_empty() {
+                b = match theirs.next() {
+                    Some(r) => r,
+                    None => return at,
+                };
+            }
+            let n = a.len().min(b.len());
+            let same = prefix_len(&a[..n], &b[..n]);
+            at += same;
+            if same < n {
+                return at;
+            }
+            (a, b) = (&a[n..], &b[n..]);
         }
-        at
     }
 
     /// How many trailing bytes equal `other`'s, at most `max`.
-    pub fn common_suffix(&self, other: &[u8], max: usize) -> usize {
-        let max = max.min(self.len).min(other.len());
+    pub fn common_suffix(&self, other: &Pieces, max: usize) -> usize {
+        let max = max.min(self.len).min(other.len);
+        let (mut mine, mut theirs) = (self.runs().rev(), other.runs().rev());
+        let (mut a, mut b): (&[u8], &[u8]) = (&[], &[]);
         let mut s = 0;
-        for run in self.runs().rev() {
-            if s >= max {
+        while s < max {
+            if a.is_empty() {
+                a = match mine.next() {
+                    Some(r) => r,
+                    None => break,
+                };
+            }
+            if b.is_empty() {
+                b = match theirs.next() {
+                    Some(r) => r,
+                    None => break,
+                };
+            }
+            let n = a.len().min(b.len()).min(max - s);
+            let (x, y) = (&a[a.len() - n..], &b[b.len() - n..]);
+            let same = suffix_len(x, y);
+            s += same;
+            if same < n {
                 break;
             }
-            let run = &run[run.len() - run.len().min(max - s)..];
-            let theirs = &other[..other.len() - s];
-            let n = suffix_len(run, theirs);
-            s += n;
-            if n < run.len() {
-                break;
-            }
+            (a, b) = (&a[..a.len() - n], &b[..b.len() - n]);
         }
         s
+    }
+
+    /// The offset of the last `byte` before `end`.
+    pub fn rposition(&self, byte: u8, end: usize) -> Option<usize> {
+        let mut run_end = self.len;
+        for run in self.runs().rev() {
+            let run_start = run_end - run.len();
+            if run_start < end {
+                let upto = end.min(run_end) - run_start;
+                if let Some(i) = memchr::memrchr(byte, &run[..upto]) {
+                    return Some(run_start + i);
+                }
+            }
+            run_end = run_start;
+        }
+        None
+    }
+
+    /// The offset of the first `byte` at or after `from`.
+    pub fn position(&self, byte: u8, from: usize) -> Option<usize> {
+        let mut run_start = 0;
+        for run in self.runs() {
+            let run_end = run_start + run.len();
+            if run_end > from {
+                let skip = from.saturating_sub(run_start);
+                if let Some(i) = memchr::memchr(byte, &run[skip..]) {
+                    return Some(run_start + skip + i);
+                }
+            }
+            run_start = run_end;
+        }
+        None
+    }
+
+    /// How many `byte`s lie before `end` (SIMD: a byte loop over a 10 MB
+    /// journal took 2.9 ms).
+    pub fn count(&self, byte: u8, end: usize) -> usize {
+        let mut n = 0;
+        let mut run_start = 0;
+        for run in self.runs() {
+            if run_start >= end {
+                break;
+            }
+            let upto = (end - run_start).min(run.len());
+            n += bytecount::count(&run[..upto], byte);
+            run_start += run.len();
+        }
+        n
     }
 }
 
@@ -148,7 +220,7 @@ impl std::fmt::Debug for Pieces {
 
 impl From<Vec<u8>> for Pieces {
     fn from(v: Vec<u8>) -> Pieces {
-        Pieces::flat(Content::from(v))
+        Pieces::flat(v)
     }
 }
 
@@ -220,26 +292,39 @@ mod tests {
         let old: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
         let mut new = old.clone();
         new.splice(9_000..9_000, b"an inserted entry\n".iter().copied());
-        for cuts in [
-            vec![],
-            vec![1],
-            vec![4096, 8999],
-            vec![9000, 9001, 19_999],
-            vec![5000],
-        ] {
-            let (flat, runs) = both(&old, &cuts);
+        let cuts: [&[usize]; 5] = [&[], &[1], &[4096, 8999], &[9000, 9001, 19_999], &[5000]];
+        for (i, c) in cuts.iter().enumerate() {
+            let (flat, runs) = both(&old, c);
+            // The new side cut elsewhere, so runs never line up.
+            let (nflat, nruns) = both(&new, cuts[(i + 2) % cuts.len()]);
+            let (same_flat, same_runs) = both(&old, cuts[(i + 1) % cuts.len()]);
             for p in [&flat, &runs] {
                 assert_eq!(p.len(), old.len());
                 assert_eq!(p.to_vec(), old);
-                assert_eq!(p.common_prefix(&new), 9_000, "cuts {cuts:?}");
-                assert_eq!(p.common_suffix(&new, usize::MAX), 11_000, "cuts {cuts:?}");
-                assert_eq!(p.common_suffix(&new, 300), 300);
+                for n in [&nflat, &nruns] {
+                    assert_eq!(p.common_prefix(n), 9_000, "cuts {c:?}");
+                    assert_eq!(p.common_suffix(n, usize::MAX), 11_000, "cuts {c:?}");
+                    assert_eq!(p.common_suffix(n, 300), 300);
+                }
+                for o in [&same_flat, &same_runs] {
+                    assert_eq!(p.common_prefix(o), old.len());
+                    assert_eq!(p.common_suffix(o, usize::MAX), old.len());
+                }
+                let short = Pieces::from(old[..10].to_vec());
+                assert_eq!(p.common_prefix(&short), 10);
+                let tail = Pieces::from(old[5..].to_vec());
+                assert_eq!(p.common_suffix(&tail, usize::MAX), old.len() - 5);
                 assert_eq!(&p.range(8_990, 9_010)[..], &old[8_990..9_010]);
                 assert_eq!(&p.range(19_990, 30_000)[..], &old[19_990..]);
                 assert!(p.range(7, 7).is_empty());
-                assert_eq!(p.common_prefix(&old), old.len());
-                assert_eq!(p.common_prefix(&old[..10]), 10);
-                assert_eq!(p.common_suffix(&old[5..], usize::MAX), old.len() - 5);
+                for at in [0, 1, 250, 251, 252, 4096, 9000, 19_999, 20_000] {
+                    let want_r = old[..at].iter().rposition(|&b| b == 0);
+                    assert_eq!(p.rposition(0, at), want_r, "rposition before {at}");
+                    let want_p = old[at..].iter().position(|&b| b == 0).map(|i| i + at);
+                    assert_eq!(p.position(0, at), want_p, "position from {at}");
+                    let want_c = old[..at].iter().filter(|&&b| b == 0).count();
+                    assert_eq!(p.count(0, at), want_c, "count before {at}");
+                }
             }
         }
     }

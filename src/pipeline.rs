@@ -197,10 +197,14 @@ pub fn run(
     // From here on the commit is safe; push problems are reported, not raised.
     let t = Instant::now();
     if cfg.push {
-        if let Some((remote, url)) = crate::git::push::describe(&repo) {
-            events(Event::Pushing { remote, url });
+        let target = crate::git::remote::push_target(&repo);
+        if let Ok(t) = &target {
+            events(Event::Pushing {
+                remote: t.remote.clone(),
+                url: t.url.clone(),
+            });
         }
-        outcome.push = match publish::publish(&repo, Some(oid)) {
+        outcome.push = match publish::publish_to(&repo, target, Some(oid)) {
             Ok((report, now)) => {
                 // After a sync replayed the commit, report the copy that is
                 // on the branch and the remote, not the one replaced.

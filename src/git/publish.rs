@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use git2::Oid;
 
-use super::push::{push, PushError, PushReport};
+use super::push::{push_to, PushError, PushReport};
+use super::remote::{push_target, PushTarget};
 use super::sync::sync_mapped;
 use super::Repo;
 
@@ -24,12 +25,31 @@ pub fn push_syncing(repo: &Repo) -> Result<PushReport, String> {
 /// [`push_syncing`] for a run that made commit `ours`: also returns the oid
 /// that commit has on the branch now (a replayed copy after a sync).
 pub fn publish(repo: &Repo, ours: Option<Oid>) -> Result<(PushReport, Option<Oid>), String> {
+    publish_to(repo, push_target(repo), ours)
+}
+
+/// [`publish`] to a target resolved beforehand (see [`push_to`]).
+pub fn publish_to(
+    repo: &Repo,
+    target: Result<PushTarget, PushError>,
+    ours: Option<Oid>,
+) -> Result<(PushReport, Option<Oid>), String> {
+    let target = match target {
+        Ok(t) => t,
+        // Through push_to all the same, which records the failure for
+        // `ai-commit status`.
+        Err(e) => {
+            return push_to(repo, Err(e))
+                .map(|r| (r, ours))
+                .map_err(|e| e.to_string())
+        }
+    };
     let mut current = ours;
     let mut synced = None;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match push(repo) {
+        match push_to(repo, Ok(target.clone())) {
             Ok(mut r) => {
                 r.synced = synced.map(|s: super::sync::Synced| s.to_string());
                 return Ok((r, current));

@@ -47,11 +47,19 @@ pub struct PushReport {
 /// Push the current branch to its upstream. The outcome is recorded for
 /// `ai-commit status` (see [`last_push`]).
 pub fn push(repo: &Repo) -> Result<PushReport, PushError> {
-    let result =
-        push_target(repo).and_then(|target| match local_path(&target.url, &repo.workdir) {
-            Some(path) => push_local(repo, &target, &path),
-            None => push_with_git(repo, &target),
-        });
+    push_to(repo, push_target(repo))
+}
+
+/// [`push`] to a target resolved beforehand (reading it costs a config
+/// read; a run that shows where it pushes resolves it once).
+pub fn push_to(
+    repo: &Repo,
+    target: Result<PushTarget, PushError>,
+) -> Result<PushReport, PushError> {
+    let result = target.and_then(|target| match local_path(&target.url, &repo.workdir) {
+        Some(path) => push_local(repo, &target, &path),
+        None => push_with_git(repo, &target),
+    });
     record(repo, result.as_ref().err().map(|e| e.to_string()));
     result
 }
@@ -136,11 +144,6 @@ pub fn last_push(repo: &Repo) -> Option<LastPush> {
         (Some(f), Some(p)) => Some(if p.at > f.at { p } else { f }),
         (f, p) => f.or(p),
     }
-}
-
-/// Resolve which remote would be used (for progress display).
-pub fn describe(repo: &Repo) -> Option<(String, String)> {
-    push_target(repo).ok().map(|t| (t.remote, t.url))
 }
 
 fn open_remote(target: &PushTarget, path: &Path) -> Result<Repository, PushError> {

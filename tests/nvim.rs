@@ -376,7 +376,7 @@ fn setup_twice_and_bad_options_are_handled(nv: Nvim) {
     let script = r#"
 local ai = require("ai_commit")
 local first = ai.setup({ keymap = "<leader>x" })
-local second = ai.setup({ modle = "x", timeout = "soon", display = "popup", keymap = "<leader>c" })
+local second = ai.setup({ modle = "x", timeout = "soon", display = "popup", keymap = "<leader>c", compaction = { enabled = false } })
 local maps = {}
 for _, m in ipairs(vim.api.nvim_get_keymap("n")) do maps[m.lhs] = m.rhs end
 H.finish({ first = first, second = second, has_x = maps["\\x"] ~= nil, has_c = maps["\\c"] ~= nil, has_j = maps["\\j"] ~= nil })
@@ -395,6 +395,10 @@ H.finish({ first = first, second = second, has_x = maps["\\x"] ~= nil, has_c = m
     for name in ["modle", "timeout", "display"] {
         assert!(err.0.contains(name), "{name} named in {err:?}");
     }
+    assert!(
+        err.0.contains("\"compaction\" belongs in config.toml ([compaction])"),
+        "where it goes instead: {err:?}"
+    );
 }
 
 fn journal_entry_goes_below_the_marker_or_at_the_top(nv: Nvim) {

@@ -87,7 +87,14 @@ function M.resolve(opts)
   end
   for key, value in pairs(opts) do
     local allowed = local_types[key] or (M.core_keys[key] and { M.core_keys[key] })
-    if not allowed then
+    if key == "backup" or key == "compaction" then
+      -- The detached jobs (`ai-commit backup|compact --scheduled`) read
+      -- config.toml themselves; a value given here would not reach them.
+      table.insert(
+        problems,
+        ("option %q belongs in config.toml ([%s]): the background job reads it there"):format(key, key)
+      )
+    elseif not allowed then
       table.insert(problems, ("unknown option %q"):format(tostring(key)))
     elseif not type_ok(value, allowed) then
       table.insert(problems, ("option %q must be %s, got %s"):format(key, table.concat(allowed, " or "), type(value)))

@@ -304,18 +304,19 @@ pub fn run(cwd: &Path, settings: &Settings, rt: &Handle) -> Vec<Check> {
                     p.display()
                 ),
             )),
-            Some(p) => match git2::Repository::open(&p) {
-                Ok(r) if r.is_bare() => out.push(check(
+            // A relative URL reads `work/../remote.git`: show where it is.
+            Some(p) => match (git2::Repository::open(&p), p.canonicalize().unwrap_or(p)) {
+                (Ok(r), p) if r.is_bare() => out.push(check(
                     "remote",
                     Level::Ok,
                     format!("{} → {} (bare, {})", t.branch, p.display(), t.remote_ref),
                 )),
-                Ok(_) => out.push(check(
+                (Ok(_), p) => out.push(check(
                     "remote",
                     Level::Fail,
                     format!("{} has a work tree; use a bare repository", p.display()),
                 )),
-                Err(e) => out.push(check(
+                (Err(e), p) => out.push(check(
                     "remote",
                     Level::Fail,
                     format!("{} is not a repository: {}", p.display(), e.message()),

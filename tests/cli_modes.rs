@@ -297,6 +297,14 @@ fn doctor_reports_each_part() {
     ] {
         assert!(r.stdout.contains(want), "{want:?} in {}", r.stdout);
     }
+    // The remote is `../remote.git`: shown where it is, not via the work tree.
+    let bare = sb.bare.canonicalize().unwrap();
+    assert!(
+        r.stdout
+            .contains(&format!("main → {} (bare", bare.display())),
+        "{}",
+        r.stdout
+    );
     let r = sb.ai(&["doctor", "--model", "mistral"]);
     assert!(
         r.stdout.contains("WARN model") && r.stdout.contains("ollama pull mistral"),

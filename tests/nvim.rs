@@ -396,7 +396,8 @@ H.finish({ first = first, second = second, has_x = maps["\\x"] ~= nil, has_c = m
         assert!(err.0.contains(name), "{name} named in {err:?}");
     }
     assert!(
-        err.0.contains("\"compaction\" belongs in config.toml ([compaction])"),
+        err.0
+            .contains("\"compaction\" belongs in config.toml ([compaction])"),
         "where it goes instead: {err:?}"
     );
 }

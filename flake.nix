@@ -224,10 +224,12 @@
               require_mount = opt types.str "Skip while this path is not a mount point.";
             };
           };
+          # What src/config.rs `parse_interval` accepts.
+          interval = types.strMatching "0|[0-9]+[smhd]";
           backup = types.submodule {
             freeformType = toml;
             options = {
-              min_interval = opt types.str "At most one run per this interval (\"10m\").";
+              min_interval = opt interval "At most one run per this interval: \"30s\", \"10m\", \"1h\", \"1d\" or \"0\" (default \"10m\").";
               targets = lib.mkOption {
                 type = types.listOf target;
                 default = [ ];
@@ -235,8 +237,6 @@
               };
             };
           };
-          # What src/config.rs `parse_interval` accepts.
-          interval = types.strMatching "0|[0-9]+[smhd]";
           compaction = types.submodule {
             freeformType = toml;
             options = {

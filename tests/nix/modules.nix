@@ -393,6 +393,16 @@ let
         }).config.environment.etc;
       expect = "programs.ai-commit.settings.compaction.min_interval";
     };
+    backup-min-interval-not-a-duration = {
+      eval =
+        (home {
+          programs.ai-commit = {
+            enable = true;
+            settings.backup.min_interval = "ten minutes";
+          };
+        }).config.xdg.configFile;
+      expect = "programs.ai-commit.settings.backup.min_interval";
+    };
     nixos-backup-without-users = {
       eval =
         let

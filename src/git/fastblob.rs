@@ -190,9 +190,10 @@ impl StoreError {
 /// stored then.
 ///
 /// One pass over the bytes, in ~1 MiB steps through a few buffers used in
-/// turn: this thread reads a step, writes its deflate blocks to a temporary
-/// file and hands the buffer to a second thread that hashes it and hands it
-/// back. No buffer the size of the file: on a VM that returns freed memory
+/// turn: this thread reads a step and hands it to a second thread that
+/// hashes it while this one writes its deflate blocks to a temporary file;
+/// the buffer comes back once both are done with it. No buffer the size of
+/// the file: on a VM that returns freed memory
 /// to its host, 10 MB of fresh memory per commit cost up to 30 ms (see
 /// BENCHMARKS.md). The file is renamed into place once the id is known, so
 /// a reader never sees half an object.

@@ -295,7 +295,7 @@ fn store(
     // SAFETY: see `read_stored`.
     let content = unsafe { memmap2::MmapOptions::new().populate().map(&out) }
         .ok()
-        .map(|map| Pieces::mapped(map, content_runs(header.len(), len)));
+        .and_then(|map| Pieces::mapped(map, content_runs(header.len(), len)));
     Ok(Some((id, content)))
 }
 
@@ -472,7 +472,7 @@ pub fn read_stored(objects: &Path, id: Oid) -> Option<Pieces> {
         .ok()?
         .parse()
         .ok()?;
-    let pieces = Pieces::mapped(map, runs);
+    let pieces = Pieces::mapped(map, runs)?;
     (pieces.len() == size).then_some(pieces)
 }
 

@@ -41,15 +41,22 @@ impl Pieces {
         }
     }
 
-    /// The `runs` of a mapped file; the caller checked they lie inside it.
-    pub(crate) fn mapped(map: memmap2::Mmap, runs: Runs) -> Pieces {
-        let runs: Vec<_> = runs.into_iter().filter(|&(_, n)| n > 0).collect();
+    /// The `runs` of a mapped file; `None` when one lies outside it (a
+    /// file shorter than its own headers say), rather than a panic later.
+    pub(crate) fn mapped(map: memmap2::Mmap, runs: Runs) -> Option<Pieces> {
+        let runs: Runs = runs.into_iter().filter(|&(_, n)| n > 0).collect();
+        if runs
+            .iter()
+            .any(|&(s, n)| s.checked_add(n).is_none_or(|e| e > map.len()))
+        {
+            return None;
+        }
         let len = runs.iter().map(|&(_, n)| n).sum();
-        Pieces {
+        Some(Pieces {
             backing: Backing::Mapped(map),
             runs,
             len,
-        }
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -284,7 +291,21 @@ mod tests {
         std::io::Write::write_all(&mut f, &file).unwrap();
         // SAFETY: a private temporary file nobody else has.
         let map = unsafe { memmap2::Mmap::map(&f) }.unwrap();
-        (Pieces::from(bytes.to_vec()), Pieces::mapped(map, runs))
+        (
+            Pieces::from(bytes.to_vec()),
+            Pieces::mapped(map, runs).unwrap(),
+        )
+    }
+
+    #[test]
+    fn runs_outside_the_file_are_refused() {
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, b"0123456789").unwrap();
+        // SAFETY: a private temporary file nobody else has.
+        let map = || unsafe { memmap2::Mmap::map(&f) }.unwrap();
+        assert!(Pieces::mapped(map(), vec![(2, 8)]).is_some());
+        assert!(Pieces::mapped(map(), vec![(2, 9)]).is_none());
+        assert!(Pieces::mapped(map(), vec![(usize::MAX, 2)]).is_none());
     }
 
     #[test]

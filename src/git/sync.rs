@@ -229,19 +229,28 @@ pub fn fetch(repo: &Repo, target: &PushTarget) -> Result<(), PushError> {
                 .git
                 .find_remote(&target.remote)
                 .map_err(|e| PushError::git(format!("cannot read remote {}", target.remote), e))?;
-            remote
-                .fetch(&[refspec.as_str()], None, None)
-                .map_err(|e| match e.code() {
-                    // A missing branch on the remote is not an error for sync.
-                    ErrorCode::NotFound => PushError::Transport {
-                        url: target.url.clone(),
-                        detail: e.message().to_string(),
-                    },
-                    _ => PushError::Transport {
-                        url: target.url.clone(),
-                        detail: format!("fetch failed: {}", e.message()),
-                    },
-                })
+            // Another fetch into the same tracking ref (a sync and a run's
+            // push at once) holds its lock for milliseconds: wait it out.
+            let started = Instant::now();
+            let fetched = loop {
+                match remote.fetch(&[refspec.as_str()], None, None) {
+                    Err(e) if ref_locked(&e) && started.elapsed() < INDEX_LOCK_WAIT => {
+                        std::thread::sleep(Duration::from_millis(15));
+                    }
+                    done => break done,
+                }
+            };
+            fetched.map_err(|e| match e.code() {
+                // A missing branch on the remote is not an error for sync.
+                ErrorCode::NotFound => PushError::Transport {
+                    url: target.url.clone(),
+                    detail: e.message().to_string(),
+                },
+                _ => PushError::Transport {
+                    url: target.url.clone(),
+                    detail: format!("fetch failed: {}", e.message()),
+                },
+            })
         }
         None => {
             let out = super::remote::run_git(
@@ -260,6 +269,14 @@ pub fn fetch(repo: &Repo, target: &PushTarget) -> Result<(), PushError> {
             }
         }
     }
+}
+
+/// A ref's lock file was held. libgit2 1.9's fetch reports it as a generic
+/// OS error ("failed to lock file '….lock' for writing", "failed to create
+/// locked file '….lock'"), not as `ErrorCode::Locked`: measured here.
+fn ref_locked(e: &git2::Error) -> bool {
+    e.code() == ErrorCode::Locked
+        || (e.class() == git2::ErrorClass::Os && e.message().contains(".lock'"))
 }
 
 /// Fetch, then bring the branch and the remote together (see module docs).

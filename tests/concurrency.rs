@@ -387,3 +387,210 @@ fn ai_commit_against_git_commit_with_the_prepare_commit_msg_hook() {
         settle(&sb);
     }
 }
+
+/// A shell in `dir` with the sandbox's git configuration (no identity
+/// from the developer's machine, no system config).
+fn sh_in(sb: &Sandbox, dir: &std::path::Path, script: &str) -> Command {
+    let mut sh = Command::new("sh");
+    sh.current_dir(dir)
+        .env("HOME", &sb.home)
+        .env("GIT_CONFIG_GLOBAL", sb.home.join(".gitconfig"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(["-c", script]);
+    sh
+}
+
+/// Commit one line to remote.txt in the second clone and push it, pulling
+/// (rebasing) first when ai-commit pushed meanwhile.
+fn remote_push(sb: &Sandbox, clone: &std::path::Path, name: &str) -> Command {
+    sh_in(
+        sb,
+        clone,
+        &format!(
+            "echo '{name}' >> remote.txt && git add remote.txt && git commit -qm '{name}' && \
+             for i in 1 2 3 4 5 6 7 8 9 10; do \
+               git push -q origin main 2>/dev/null && exit 0; \
+               git pull -q --rebase origin main || exit 1; \
+             done; exit 1"
+        ),
+    )
+}
+
+/// No staged or unstaged *undo* of any commit: between HEAD, the index and
+/// the work tree only journal.txt may differ, and only by lines added (the
+/// entries of a refused run, still to commit); remote.txt, which only the
+/// remote changes, is the same everywhere.
+fn no_undo(sb: &Sandbox, ctx: &str) {
+    let status = sb.git_ok(&sb.work, &["status", "--porcelain"]);
+    for l in status.lines() {
+        assert!(
+            l.ends_with(" journal.txt"),
+            "{ctx}: only journal.txt may hold uncommitted lines:\n{status}"
+        );
+    }
+    for (what, args) in [
+        ("staged", &["diff", "--cached", "--numstat"][..]),
+        ("unstaged", &["diff", "--numstat"][..]),
+    ] {
+        let numstat = sb.git_ok(&sb.work, args);
+        for l in numstat.lines() {
+            let removed = l.split('\t').nth(1).unwrap_or("?");
+            assert_eq!(
+                removed, "0",
+                "{ctx}: a {what} change removes committed lines: {numstat}\n{status}"
+            );
+        }
+    }
+}
+
+/// What a sync may say when it loses a race: it said which lock or that the
+/// branch moved, and that nothing was changed.
+fn clear_sync_refusal(text: &str) -> bool {
+    text.contains("nothing was changed")
+        && (text.contains("index.lock") || text.contains("moved") || text.contains(".lock"))
+}
+
+/// Why a push may fail while others push: another push holds the remote's
+/// ref, the remote moved again, or the sync before the push lost a race.
+fn clear_push_refusal(reason: &serde_json::Value) -> bool {
+    let reason = reason.as_str().unwrap_or("");
+    reason.contains("another push")
+        || reason.contains("has commits this clone does not have")
+        || clear_sync_refusal(reason)
+}
+
+/// `ai-commit sync` fast-forwarding the work tree while `ai-commit FILE`
+/// commits another file in it and a second clone keeps pushing: every
+/// commit survives, the index never holds an undo of one, and every run
+/// either worked or said clearly why not.
+#[test]
+fn sync_racing_commits_and_remote_pushes_loses_nothing() {
+    const ROUNDS: usize = 24;
+    let fake = FakeOllama::start(Script::text(MSG));
+    let sb = Sandbox::new(&fake.url());
+    sb.seed("journal.txt", "# Beginning of Notes\n");
+    let root = sb.work.parent().unwrap().to_path_buf();
+    sb.git_ok(&root, &["clone", "-q", "remote.git", "clone"]);
+    let clone = root.join("clone");
+    sb.identity(&clone);
+    assert!(remote_push(&sb, &clone, "remote start")
+        .status()
+        .unwrap()
+        .success());
+    sb.ai(&["sync", "--no-push"]).ok();
+
+    let mut committed = Vec::new();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for r in 0..ROUNDS {
+        let ctx = format!("round {r}");
+        // The remote moves before the round, so the sync has a fast-forward
+        // to do, and again during it.
+        assert!(remote_push(&sb, &clone, &format!("remote {r}a"))
+            .status()
+            .unwrap()
+            .success());
+        sb.append("journal.txt", &format!("entry {r}\n"));
+        let subject = format!("local {r}");
+        let runs = together(vec![
+            remote_push(&sb, &clone, &format!("remote {r}b")),
+            sb.ai_cmd(&["sync", "--json"]),
+            sb.ai_cmd(&["--json", "-m", &subject, "journal.txt"]),
+        ]);
+        let (push, sync, commit) = (&runs[0], &runs[1], &runs[2]);
+        assert_eq!(push.code, 0, "{ctx}: git push: {}", push.stderr);
+        for (who, run) in [("sync", sync), ("commit", commit)] {
+            assert!(
+                !run.stderr.contains("panicked"),
+                "{ctx}: {who} panicked: {}",
+                run.stderr
+            );
+        }
+        let sync_says = format!("{}{}", sync.stdout, sync.stderr);
+        match sync.code {
+            0 => *outcomes.entry("sync ok".into()).or_default() += 1,
+            // Synced; the push after it lost a race with another push.
+            4 if clear_push_refusal(&sync.json()["push"]["reason"]) => {
+                *outcomes.entry("sync ok, not pushed".into()).or_default() += 1
+            }
+            1 if clear_sync_refusal(&sync_says) => {
+                *outcomes.entry("sync refused".into()).or_default() += 1
+            }
+            c => panic!("{ctx}: sync exit {c}: {sync_says}"),
+        }
+        let commit_says = format!("{}{}", commit.stdout, commit.stderr);
+        match commit.code {
+            // Committed (a later push sends what was kept locally).
+            0 => {
+                *outcomes.entry("commit ok".into()).or_default() += 1;
+                committed.push(subject);
+            }
+            4 if clear_push_refusal(&commit.json()["push"]["reason"]) => {
+                *outcomes.entry("commit ok, not pushed".into()).or_default() += 1;
+                committed.push(subject);
+            }
+            1 if commit_says.contains("index.lock") || commit_says.contains("not committed") => {
+                *outcomes.entry("commit refused".into()).or_default() += 1
+            }
+            c => panic!("{ctx}: commit exit {c}: {commit_says}"),
+        }
+        no_undo(&sb, &ctx);
+        if matches!(commit.code, 0 | 4) {
+            // It committed the work tree's journal.txt: nothing is left.
+            let status = sb.git_ok(&sb.work, &["status", "--porcelain"]);
+            assert_eq!(status, "", "{ctx}: committed, yet");
+        }
+        for dir in [&sb.work, &sb.bare] {
+            let out = sb.git(dir, &["fsck", "--strict", "--no-dangling"]);
+            assert!(
+                out.status.success(),
+                "{ctx}: fsck {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            !sb.work.join(".git/index.lock").exists(),
+            "{ctx}: a stale index.lock"
+        );
+    }
+    eprintln!("outcomes: {outcomes:?}");
+
+    // Settle: what is left is committed and everything is pushed.
+    if !sb.git_ok(&sb.work, &["status", "--porcelain"]).is_empty() {
+        sb.ai(&["-m", "leftover", "journal.txt"]).ok();
+    }
+    sb.ai(&["sync"]).ok();
+    sb.git_ok(&clone, &["pull", "-q", "--rebase", "origin", "main"]);
+    assert_eq!(
+        sb.head(&sb.work),
+        sb.git_ok(&sb.bare, &["rev-parse", "main"]).trim(),
+        "the bare repository has everything"
+    );
+    let subjects = sb.subjects(&sb.work);
+    let mut expected: Vec<String> = committed;
+    expected.push("remote start".into());
+    for r in 0..ROUNDS {
+        expected.push(format!("remote {r}a"));
+        expected.push(format!("remote {r}b"));
+    }
+    for s in &expected {
+        assert!(subjects.contains(s), "lost commit {s:?}: {subjects:?}");
+    }
+    // Every line written on either side is committed, once, in order.
+    let journal = sb.git_ok(&sb.work, &["show", "main:journal.txt"]);
+    let entries: Vec<String> = (0..ROUNDS).map(|r| format!("entry {r}")).collect();
+    assert_eq!(
+        journal.lines().skip(1).collect::<Vec<_>>(),
+        entries,
+        "journal.txt"
+    );
+    assert_eq!(
+        sb.git_ok(&sb.work, &["show", "main:remote.txt"]),
+        std::fs::read_to_string(clone.join("remote.txt")).unwrap()
+    );
+    assert_eq!(sb.git_ok(&sb.work, &["status", "--porcelain"]), "");
+    for dir in [&sb.work, &sb.bare, &clone] {
+        let out = sb.git(dir, &["fsck", "--strict", "--no-dangling"]);
+        assert!(out.status.success(), "fsck {}", dir.display());
+    }
+}

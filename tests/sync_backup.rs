@@ -177,6 +177,95 @@ fn sync_fast_forwards_around_local_edits_and_refuses_to_overwrite_them() {
     assert_eq!(sb.head(&lap), before);
 }
 
+/// The laptop's work tree, index and branch as git sees them.
+fn snapshot(sb: &Sandbox, dir: &Path) -> (String, String, String) {
+    (
+        sb.head(dir),
+        sb.git_ok(dir, &["ls-files", "-s"]),
+        sb.git_ok(dir, &["status", "--porcelain", "--untracked-files=all"]),
+    )
+}
+
+#[test]
+fn sync_waits_for_a_held_index_lock_and_reports_one_held_too_long() {
+    let (_f, sb) = setup();
+    let lap = laptop(&sb);
+    append(
+        &sb.work,
+        "journal.md",
+        "desktop
+",
+    );
+    ai_in(&sb, &sb.work, &["journal.md"]).ok();
+    // Another git holds the laptop's index.lock (a `git commit` in an
+    // editor): the sync waits, then says which file and what to do.
+    let lock = lap.join(".git/index.lock");
+    write(&lap, ".git/index.lock", "");
+    let before = snapshot(&sb, &lap);
+    let r = ai_in(&sb, &lap, &["sync", "--no-push"]);
+    assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("another git process holds {}", lock.display()))
+            && r.stderr.contains("nothing was changed")
+            && r.stderr.contains("run `ai-commit sync` again"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(snapshot(&sb, &lap), before, "nothing changed");
+    assert!(lock.exists(), "someone else's lock is left alone");
+    // Released while the sync waits: it goes on.
+    let child = sb
+        .ai_cmd(&["sync", "--no-push"])
+        .current_dir(&lap)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(&lock).unwrap();
+    let r = Run::from(child.wait_with_output().unwrap());
+    r.ok();
+    assert!(r.stdout.contains("fast-forwarded 1 commit"), "{}", r.stdout);
+    assert_eq!(sb.git_ok(&lap, &["status", "--porcelain"]), "");
+    assert!(!lock.exists());
+}
+
+#[test]
+fn sync_reports_a_branch_held_by_another_git_and_releases_the_index() {
+    let (_f, sb) = setup();
+    let lap = laptop(&sb);
+    append(
+        &sb.work,
+        "journal.md",
+        "desktop
+",
+    );
+    ai_in(&sb, &sb.work, &["journal.md"]).ok();
+    // A git moving the branch without index.lock holds its ref lock.
+    let lock = lap.join(".git/refs/heads/main.lock");
+    write(&lap, ".git/refs/heads/main.lock", "");
+    let before = snapshot(&sb, &lap);
+    let r = ai_in(&sb, &lap, &["sync", "--no-push"]);
+    assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("another git process holds {}", lock.display()))
+            && r.stderr.contains("the branch is being updated")
+            && r.stderr.contains("nothing was changed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(snapshot(&sb, &lap), before, "nothing changed");
+    assert!(!lap.join(".git/index.lock").exists(), "index.lock released");
+    std::fs::remove_file(&lock).unwrap();
+    ai_in(&sb, &lap, &["sync", "--no-push"]).ok();
+    assert!(std::fs::read_to_string(lap.join("journal.md"))
+        .unwrap()
+        .ends_with("desktop\n"));
+    assert_eq!(sb.git_ok(&lap, &["status", "--porcelain"]), "");
+}
+
 #[test]
 fn status_shows_ahead_behind_and_the_last_push_error() {
     let (_f, sb) = setup();

@@ -34,8 +34,9 @@ pub struct IndexLock {
     /// A handle of our own that owns the in-memory index: libgit2 needs an
     /// index bound to a repository to stage files (filters, ignores), and
     /// binding it to the caller's handle would replace that handle's index.
-    /// Opened by the first [`read_index`](Self::read_index): a commit that
-    /// only checks the index needs none.
+    /// Opened on first use ([`read_index`](Self::read_index),
+    /// [`repository`](Self::repository)): a commit that only checks the
+    /// index needs none.
     git: Option<Repository>,
     workdir: PathBuf,
     /// The temporary copy of the index being edited, if any.
@@ -73,12 +74,14 @@ impl IndexLock {
     /// The index as it is on disk now (the lock guarantees nobody else
     /// changes it until we release), bound to a repository so files can be
     /// staged into it.
+    ///
+    /// Called again, it starts over from the index on disk (the earlier
+    /// copy is dropped: nothing but [`write_index`](Self::write_index)
+    /// reaches `index`).
     pub fn read_index(&mut self) -> Result<Index> {
-        let git = match self.git.take() {
-            Some(git) => git,
-            None => Repository::open(&self.workdir)
-                .map_err(|e| Error::git("cannot open the repository", e))?,
-        };
+        if let Some(old) = self.tmp.take() {
+            let _ = std::fs::remove_file(old);
+        }
         self.tmp = Some(tmp_for(&self.index));
         let tmp = self.tmp_path();
         // Work on a second name: `Index::write` writes `<path>.lock` then
@@ -100,12 +103,29 @@ impl IndexLock {
             let _ = std::fs::remove_file(&tmp);
             Error::git("cannot read the index", e)
         })?;
-        git.set_index(&mut index).map_err(|e| {
+        let bound = self.repository().and_then(|git| {
+            git.set_index(&mut index)
+                .map_err(|e| Error::git("cannot read the index", e))
+        });
+        bound.inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
-            Error::git("cannot read the index", e)
         })?;
-        self.git = Some(git);
         Ok(index)
+    }
+
+    /// Our own repository handle, the one [`read_index`](Self::read_index)
+    /// binds the index copy to: what libgit2 does through it after that (a
+    /// checkout) reads, updates and writes that copy, never `index` nor the
+    /// caller's handle's index. Call `read_index` first: before it, the
+    /// handle would load `index` itself (and fail to write it, as
+    /// `index.lock` is ours). Opened on first use.
+    pub fn repository(&mut self) -> Result<&Repository> {
+        let git = match self.git.take() {
+            Some(git) => git,
+            None => Repository::open(&self.workdir)
+                .map_err(|e| Error::git("cannot open the repository", e))?,
+        };
+        Ok(self.git.insert(git))
     }
 
     /// The repository's index file (what [`write_index`](Self::write_index)

@@ -5,6 +5,11 @@
 //!
 //! - the work tree is updated with a *safe* checkout, which refuses (before
 //!   writing anything) when a file it would change has local modifications;
+//! - the index, the work tree and the branch are updated in one critical
+//!   section under git's `index.lock` and the branch's ref lock (see
+//!   [`fast_forward`]), so a sync never overwrites what a commit running at
+//!   the same time staged, never checks files out while another run stages
+//!   them, and never leaves the work tree updated but the branch not moved;
 //! - the rebase runs in memory, so a conflict leaves no half-applied rebase:
 //!   the branch simply stays where it was, every commit where it was, and the
 //!   message says how to finish by hand.
@@ -13,13 +18,19 @@
 //! machines' new entries at the same place) is not a conflict: the replay
 //! keeps both entries and goes on ([`super::merge`]).
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
 use git2::build::CheckoutBuilder;
-use git2::{ErrorCode, Oid, RebaseOptions};
+use git2::{DiffOptions, ErrorCode, Oid, RebaseOptions, Repository, Transaction};
 use serde::Serialize;
 
+use super::lock::{IndexLock, INDEX_LOCK_WAIT};
 use super::merge;
 use super::remote::{local_path, push_target, PushError, PushTarget};
 use super::Repo;
+use crate::error::Error;
 
 /// What a sync did.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -74,11 +85,33 @@ impl std::fmt::Display for Synced {
     }
 }
 
-/// Why a sync stopped. Nothing was changed in any of these cases.
+/// Why a sync stopped. Nothing was changed in any of these cases but
+/// [`SyncError::Unfinished`] (a failed write that could not be undone).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
     Remote(#[from] PushError),
+
+    #[error("another git process holds {} (the index is locked); nothing was changed. Wait for it to finish and run `ai-commit sync` again, or delete the lock file if no git is running", .path.display())]
+    IndexLocked { path: PathBuf },
+
+    #[error("another git process holds {} (the branch is being updated); nothing was changed. Wait for it to finish and run `ai-commit sync` again, or delete the lock file if no git is running", .path.display())]
+    RefLocked { path: PathBuf },
+
+    #[error("{branch} moved while this sync ran ({detail}); nothing was changed. Run `ai-commit sync` again")]
+    Moved { branch: String, detail: String },
+
+    #[error("{error}; putting things back failed too ({undo}). Nothing is lost (every commit is in the repository), but {state}")]
+    Unfinished {
+        error: String,
+        undo: String,
+        /// Where things stand and what to do.
+        state: String,
+    },
+
+    /// Reading or writing the index under the lock failed.
+    #[error(transparent)]
+    Index(Error),
 
     #[error("your commits and {theirs_ref} both changed {}; nothing was changed: your branch is still at {ours} and the remote's commits are at {theirs_ref} ({theirs}). Resolve by hand: `git rebase {theirs_ref}`, fix the files, `git add` them, `git rebase --continue`, then `ai-commit sync`", .paths.join(", "))]
     Conflict {
@@ -97,6 +130,15 @@ pub enum SyncError {
         #[source]
         source: git2::Error,
     },
+}
+
+impl From<Error> for SyncError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::IndexLocked { path } => SyncError::IndexLocked { path },
+            other => SyncError::Index(other),
+        }
+    }
 }
 
 impl SyncError {
@@ -187,19 +229,28 @@ pub fn fetch(repo: &Repo, target: &PushTarget) -> Result<(), PushError> {
                 .git
                 .find_remote(&target.remote)
                 .map_err(|e| PushError::git(format!("cannot read remote {}", target.remote), e))?;
-            remote
-                .fetch(&[refspec.as_str()], None, None)
-                .map_err(|e| match e.code() {
-                    // A missing branch on the remote is not an error for sync.
-                    ErrorCode::NotFound => PushError::Transport {
-                        url: target.url.clone(),
-                        detail: e.message().to_string(),
-                    },
-                    _ => PushError::Transport {
-                        url: target.url.clone(),
-                        detail: format!("fetch failed: {}", e.message()),
-                    },
-                })
+            // Another fetch into the same tracking ref (a sync and a run's
+            // push at once) holds its lock for milliseconds: wait it out.
+            let started = Instant::now();
+            let fetched = loop {
+                match remote.fetch(&[refspec.as_str()], None, None) {
+                    Err(e) if ref_locked(&e) && started.elapsed() < INDEX_LOCK_WAIT => {
+                        std::thread::sleep(Duration::from_millis(15));
+                    }
+                    done => break done,
+                }
+            };
+            fetched.map_err(|e| match e.code() {
+                // A missing branch on the remote is not an error for sync.
+                ErrorCode::NotFound => PushError::Transport {
+                    url: target.url.clone(),
+                    detail: e.message().to_string(),
+                },
+                _ => PushError::Transport {
+                    url: target.url.clone(),
+                    detail: format!("fetch failed: {}", e.message()),
+                },
+            })
         }
         None => {
             let out = super::remote::run_git(
@@ -220,6 +271,14 @@ pub fn fetch(repo: &Repo, target: &PushTarget) -> Result<(), PushError> {
     }
 }
 
+/// A ref's lock file was held. libgit2 1.9's fetch reports it as a generic
+/// OS error ("failed to lock file '….lock' for writing", "failed to create
+/// locked file '….lock'"), not as `ErrorCode::Locked`: measured here.
+fn ref_locked(e: &git2::Error) -> bool {
+    e.code() == ErrorCode::Locked
+        || (e.class() == git2::ErrorClass::Os && e.message().contains(".lock'"))
+}
+
 /// Fetch, then bring the branch and the remote together (see module docs).
 pub fn sync(repo: &Repo) -> Result<Synced, SyncError> {
     sync_mapped(repo).map(|(s, _)| s)
@@ -228,11 +287,26 @@ pub fn sync(repo: &Repo) -> Result<Synced, SyncError> {
 /// Commits that a sync replayed: (the local commit, its replayed copy).
 pub type Replayed = Vec<(Oid, Oid)>;
 
+/// Times a sync starts over when the branch moved while it ran (a commit
+/// made meanwhile by ai-commit or git): an attempt takes milliseconds, and
+/// starting over is what the error would tell the user to do.
+const MOVED_RETRIES: u64 = 3;
+
 /// [`sync`], also saying which local commits were replaced by replayed
 /// copies (so a run can report the commit that is really on the branch).
 pub fn sync_mapped(repo: &Repo) -> Result<(Synced, Replayed), SyncError> {
     let mut replayed = Replayed::new();
-    let synced = sync_inner(repo, &mut replayed);
+    let mut attempt = 0;
+    let synced = loop {
+        replayed.clear();
+        match sync_inner(repo, &mut replayed) {
+            Err(SyncError::Moved { .. }) if attempt < MOVED_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(10 * attempt));
+            }
+            done => break done,
+        }
+    };
     record(repo, &synced);
     Ok((synced?, replayed))
 }
@@ -294,41 +368,270 @@ fn count(repo: &Repo, tip: Oid, hide: Option<Oid>) -> usize {
     walk.count()
 }
 
-/// Move the branch from `from` to `to`, updating index and work tree safely.
+/// Move the branch from `from` (None: unborn) to `to`, updating the index
+/// and the work tree safely.
+///
+/// One critical section under `index.lock` (as a commit's stage and commit
+/// phases, see [`super::commit`]) and under the branch's ref lock (which
+/// keeps off what moves the branch without `index.lock`: a plain
+/// `git commit` moves HEAD after releasing it). Under both:
+///
+/// 1. re-check that HEAD still names the branch and the branch is still at
+///    `from`, else stop with [`SyncError::Moved`], nothing changed;
+/// 2. read the index (a copy, [`IndexLock::read_index`]) and check `to`
+///    out through the lock's own repository handle: libgit2's checkout
+///    updates the work tree and *that handle's* index, which it writes to
+///    the copy, never to `index` (a safe checkout refuses before writing
+///    anything when a file it would change has local changes);
+/// 3. move the branch (the ref lock's commit, with its reflog line);
+/// 4. rename the new index over `index` ([`IndexLock::write_index`]): the
+///    one time `index` is replaced.
+///
+/// A failure after step 2 started writing puts back what was done (see
+/// [`undo`]), so the index, the work tree and the branch are all at `from`
+/// or all at `to`. The locks are released on every path (their guards'
+/// Drop).
 fn fast_forward(
     repo: &Repo,
     target: &PushTarget,
     from: Option<Oid>,
     to: Oid,
 ) -> Result<(), SyncError> {
-    let commit = repo
+    let mut lock = IndexLock::acquire(repo, INDEX_LOCK_WAIT)?;
+    let mut tx = lock_branch(repo, &target.local_ref)?;
+    recheck(repo, target, from)?;
+    let mut index = lock.read_index()?;
+    match checkout(&mut lock, to) {
+        Ok(()) => {}
+        // Refused while planning: nothing was written.
+        Err(e @ SyncError::LocalChanges { .. }) => return Err(e),
+        Err(e) => return Err(undo(&mut lock, repo, target, from, to, false, e)),
+    }
+    let msg = format!("ai-commit sync: {} → {}", target.tracking_ref, to);
+    let moved = tx
+        .set_target(&target.local_ref, to, None, &msg)
+        .and_then(|()| tx.commit());
+    if let Err(e) = moved {
+        let error = git_err("cannot move the branch")(e);
+        return Err(undo(&mut lock, repo, target, from, to, false, error));
+    }
+    if let Err(e) = lock.write_index(&mut index) {
+        return Err(undo(&mut lock, repo, target, from, to, true, e.into()));
+    }
+    Ok(())
+}
+
+/// Take the branch's ref lock (`refs/heads/<b>.lock`), waiting briefly for
+/// whoever holds it: a ref update holds it for milliseconds.
+fn lock_branch<'r>(repo: &'r Repo, refname: &str) -> Result<Transaction<'r>, SyncError> {
+    let started = Instant::now();
+    loop {
+        let mut tx = repo
+            .git
+            .transaction()
+            .map_err(git_err("cannot lock the branch"))?;
+        match tx.lock_ref(refname) {
+            Ok(()) => return Ok(tx),
+            Err(e) if e.code() == ErrorCode::Locked => {
+                if started.elapsed() >= INDEX_LOCK_WAIT {
+                    return Err(SyncError::RefLocked {
+                        path: repo.git.path().join(format!("{refname}.lock")),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(15));
+            }
+            Err(e) => return Err(git_err("cannot lock the branch")(e)),
+        }
+    }
+}
+
+/// HEAD still names the branch, and the branch is still at `from`.
+fn recheck(repo: &Repo, target: &PushTarget, from: Option<Oid>) -> Result<(), SyncError> {
+    let branch = target
+        .local_ref
+        .trim_start_matches("refs/heads/")
+        .to_string();
+    let head = repo
         .git
+        .find_reference("HEAD")
+        .map_err(git_err("cannot read HEAD"))?;
+    let names = head.symbolic_target().ok().flatten().map(String::from);
+    if names.as_deref() != Some(target.local_ref.as_str()) {
+        return Err(SyncError::Moved {
+            branch,
+            detail: format!(
+                "HEAD now names {}",
+                names.as_deref().unwrap_or("no branch (detached)")
+            ),
+        });
+    }
+    let now = match repo.git.refname_to_id(&target.local_ref) {
+        Ok(id) => Some(id),
+        Err(e) if e.code() == ErrorCode::NotFound => None,
+        Err(e) => return Err(git_err("cannot read your branch")(e)),
+    };
+    if now != from {
+        let at = |o: Option<Oid>| match o {
+            Some(o) => o.to_string()[..7].to_string(),
+            None => "no commit".to_string(),
+        };
+        return Err(SyncError::Moved {
+            branch,
+            detail: format!(
+                "another ai-commit or git committed meanwhile: it is at {}, not at {}",
+                at(now),
+                at(from)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Check `to` out, safely, through the lock's repository (into the index
+/// copy bound to it; see [`fast_forward`]).
+fn checkout(lock: &mut IndexLock, to: Oid) -> Result<(), SyncError> {
+    let git = lock.repository()?;
+    // The tree must belong to the handle that checks it out (libgit2 checks).
+    let commit = git
         .find_commit(to)
         .map_err(git_err("cannot read the new commit"))?;
     let mut co = CheckoutBuilder::new();
     co.safe();
-    repo.git
-        .checkout_tree(commit.as_object(), Some(&mut co))
+    git.checkout_tree(commit.as_object(), Some(&mut co))
         .map_err(|e| match e.code() {
             ErrorCode::Conflict | ErrorCode::MergeConflict => SyncError::LocalChanges {
                 detail: e.message().to_string(),
             },
-            _ => SyncError::Git {
-                context: "cannot update the work tree".into(),
-                source: e,
-            },
-        })?;
-    let msg = format!("ai-commit sync: {} → {}", target.tracking_ref, to);
-    let moved = match from {
-        Some(old) => repo
-            .git
-            .reference_matching(&target.local_ref, to, true, old, &msg),
-        None => repo.git.reference(&target.local_ref, to, false, &msg),
+            _ => git_err("cannot update the work tree")(e),
+        })
+}
+
+/// Put back what a failed [`fast_forward`] did, and return the error to
+/// report: `error` itself when everything is back at `from`, else
+/// [`SyncError::Unfinished`]. `moved`: the branch was moved to `to` (it is
+/// moved back first, with a compare-and-swap under its ref lock). `index`
+/// was never replaced on these paths, so it is still `from`'s.
+fn undo(
+    lock: &mut IndexLock,
+    repo: &Repo,
+    target: &PushTarget,
+    from: Option<Oid>,
+    to: Oid,
+    moved: bool,
+    error: SyncError,
+) -> SyncError {
+    let short = to.to_string()[..7].to_string();
+    if moved {
+        if let Err(e) = move_back(repo, target, from, to) {
+            return SyncError::Unfinished {
+                error: error.to_string(),
+                undo: e,
+                state: format!(
+                    "the branch moved to {short} (or on) while the index did not: check `git status`; `git reset` sets the index to the branch's commit, keeping your files"
+                ),
+            };
+        }
+    }
+    match restore_work_tree(lock, from, to) {
+        Ok(()) => error,
+        Err(e) => SyncError::Unfinished {
+            error: error.to_string(),
+            undo: e.to_string(),
+            state: format!(
+                "some files may hold {short}'s version while the branch has not moved: run `ai-commit sync` again to finish, or see `git status`"
+            ),
+        },
+    }
+}
+
+/// The branch back from `to` to `from`, only if it is still at `to`.
+fn move_back(repo: &Repo, target: &PushTarget, from: Option<Oid>, to: Oid) -> Result<(), String> {
+    let mut tx = lock_branch(repo, &target.local_ref).map_err(|e| match e {
+        SyncError::RefLocked { path } => format!("another git holds {}", path.display()),
+        e => e.to_string(),
+    })?;
+    if repo.git.refname_to_id(&target.local_ref).ok() != Some(to) {
+        return Err(format!("{} moved again meanwhile", target.local_ref));
+    }
+    let msg = format!("ai-commit sync: undo → {}", target.local_ref);
+    match from {
+        Some(old) => tx.set_target(&target.local_ref, old, None, &msg),
+        None => tx.remove(&target.local_ref),
+    }
+    .and_then(|()| tx.commit())
+    .map_err(|e| format!("cannot move the branch back: {}", e.message()))
+}
+
+/// Put back `from`'s version of the files a checkout of `to` wrote, and
+/// only those: a file `from` and `to` differ in that now holds `to`'s
+/// version (or is missing where `to` has none) was written by the
+/// checkout, since the safe checkout refused to touch files with local
+/// changes; any other file is left as it is. The index copy used here is
+/// read afresh and never written to `index`.
+fn restore_work_tree(lock: &mut IndexLock, from: Option<Oid>, to: Oid) -> Result<(), SyncError> {
+    lock.read_index()?;
+    let git = lock.repository()?;
+    let tree_of = |oid: Oid| git.find_commit(oid).and_then(|c| c.tree());
+    let ctx = "cannot put the work tree back";
+    let to_tree = tree_of(to).map_err(git_err(ctx))?;
+    let from_tree = match from {
+        Some(f) => tree_of(f).map_err(git_err(ctx))?,
+        // An unborn branch had no files: put back the empty tree.
+        None => empty_tree(git).map_err(git_err(ctx))?,
     };
-    moved.map_err(git_err(
-        "cannot move the branch (did another git move it meanwhile?)",
-    ))?;
-    Ok(())
+    let changed = paths(
+        &git.diff_tree_to_tree(Some(&from_tree), Some(&to_tree), None)
+            .map_err(git_err(ctx))?,
+    );
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let mut opts = DiffOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .disable_pathspec_match(true);
+    for p in &changed {
+        opts.pathspec(p);
+    }
+    let differ: HashSet<PathBuf> = paths(
+        &git.diff_tree_to_workdir(Some(&to_tree), Some(&mut opts))
+            .map_err(git_err(ctx))?,
+    )
+    .into_iter()
+    .collect();
+    let written: Vec<&PathBuf> = changed.iter().filter(|p| !differ.contains(*p)).collect();
+    if written.is_empty() {
+        return Ok(());
+    }
+    // Forced, but only on files that hold `to`'s version (kept in the
+    // repository); untracked removal, only for the files `to` added.
+    let mut co = CheckoutBuilder::new();
+    co.force()
+        .remove_untracked(true)
+        .disable_pathspec_match(true);
+    for p in written {
+        co.path(p);
+    }
+    git.checkout_tree(from_tree.as_object(), Some(&mut co))
+        .map_err(git_err(ctx))
+}
+
+fn empty_tree(git: &Repository) -> Result<git2::Tree<'_>, git2::Error> {
+    let id = git.treebuilder(None)?.write()?;
+    git.find_tree(id)
+}
+
+/// Every path a diff touches (old and new side).
+fn paths(diff: &git2::Diff<'_>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = diff
+        .deltas()
+        .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+        .flatten()
+        .map(Path::to_path_buf)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Replay `ours`' commits since the merge base onto `theirs`, in memory.
@@ -461,4 +764,109 @@ fn resolve_insertions(repo: &Repo, index: &mut git2::Index) -> Option<Vec<String
         index.add(entry).ok()?;
     }
     Some(resolved.into_iter().map(|(p, _)| p).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    /// A repository with `main` at A, and a commit B (not on any branch)
+    /// changing mod.txt and user.txt, adding add.txt, deleting del.txt.
+    fn repo_with_a_and_b() -> (tempfile::TempDir, Repo, Oid, Oid) {
+        let dir = tempfile::tempdir().unwrap();
+        let git = Repository::init(dir.path()).unwrap();
+        let sig = git2::Signature::now("T", "t@example.org").unwrap();
+        let commit = |files: &[(&str, &str)], parent: Option<Oid>, update: Option<&str>| {
+            let mut b = git.treebuilder(None).unwrap();
+            for (name, text) in files {
+                let blob = git.blob(text.as_bytes()).unwrap();
+                b.insert(name, blob, 0o100644).unwrap();
+            }
+            let tree = git.find_tree(b.write().unwrap()).unwrap();
+            let parents: Vec<git2::Commit<'_>> = parent
+                .map(|p| git.find_commit(p).unwrap())
+                .into_iter()
+                .collect();
+            let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+            git.commit(update, &sig, &sig, "c", &tree, &refs).unwrap()
+        };
+        let a = commit(
+            &[
+                ("keep.txt", "k\n"),
+                ("mod.txt", "a\n"),
+                ("del.txt", "d\n"),
+                ("user.txt", "u\n"),
+            ],
+            None,
+            Some("HEAD"),
+        );
+        let b = commit(
+            &[
+                ("keep.txt", "k\n"),
+                ("mod.txt", "b\n"),
+                ("add.txt", "new\n"),
+                ("user.txt", "u2\n"),
+            ],
+            Some(a),
+            None,
+        );
+        let workdir = dir.path().canonicalize().unwrap();
+        (dir, Repo { git, workdir }, a, b)
+    }
+
+    fn read(repo: &Repo, name: &str) -> Option<String> {
+        fs::read_to_string(repo.workdir.join(name)).ok()
+    }
+
+    #[test]
+    fn restore_puts_back_only_the_files_the_checkout_wrote() {
+        let (_dir, repo, a, b) = repo_with_a_and_b();
+        repo.git
+            .checkout_head(Some(CheckoutBuilder::new().force()))
+            .unwrap();
+        let index_before = fs::read(repo.git.path().join("index")).unwrap();
+        // A checkout of B stopped half-way: mod.txt and add.txt written,
+        // del.txt removed; user.txt holds the user's own edit.
+        fs::write(repo.workdir.join("mod.txt"), "b\n").unwrap();
+        fs::write(repo.workdir.join("add.txt"), "new\n").unwrap();
+        fs::remove_file(repo.workdir.join("del.txt")).unwrap();
+        fs::write(repo.workdir.join("user.txt"), "mine\n").unwrap();
+
+        let mut lock = IndexLock::acquire(&repo, Duration::from_secs(1)).unwrap();
+        restore_work_tree(&mut lock, Some(a), b).unwrap();
+        drop(lock);
+
+        assert_eq!(read(&repo, "mod.txt").as_deref(), Some("a\n"));
+        assert_eq!(read(&repo, "add.txt"), None);
+        assert_eq!(read(&repo, "del.txt").as_deref(), Some("d\n"));
+        assert_eq!(read(&repo, "user.txt").as_deref(), Some("mine\n"));
+        assert_eq!(read(&repo, "keep.txt").as_deref(), Some("k\n"));
+        // The index was never replaced, and the lock and its copy are gone.
+        assert_eq!(
+            fs::read(repo.git.path().join("index")).unwrap(),
+            index_before
+        );
+        let left: Vec<String> = fs::read_dir(repo.git.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("index") && n != "index")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn restore_on_an_unborn_branch_removes_what_the_checkout_added() {
+        let (_dir, repo, _a, b) = repo_with_a_and_b();
+        repo.git.set_head("refs/heads/unborn").unwrap();
+        fs::write(repo.workdir.join("mod.txt"), "b\n").unwrap();
+        fs::write(repo.workdir.join("add.txt"), "something else\n").unwrap();
+
+        let mut lock = IndexLock::acquire(&repo, Duration::from_secs(1)).unwrap();
+        restore_work_tree(&mut lock, None, b).unwrap();
+        drop(lock);
+
+        assert_eq!(read(&repo, "mod.txt"), None);
+        assert_eq!(read(&repo, "add.txt").as_deref(), Some("something else\n"));
+    }
 }

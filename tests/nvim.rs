@@ -1206,6 +1206,7 @@ in_every_neovim!(
     opening_the_journal_brings_in_the_other_machines_entry,
     unsaved_text_is_kept_and_what_waits_is_said,
     an_unmounted_remote_is_only_a_note,
+    a_busy_index_makes_the_background_sync_a_note,
 );
 
 /// A `cargo` for the build-on-first-use tests: records how it was called,
@@ -1795,6 +1796,47 @@ end)
             .any(|(m, l)| *l == INFO && m.contains("1 new commit(s) on the remote wait")),
         "{v}"
     );
+}
+
+/// Another git holds index.lock (a `git commit` waiting in its editor)
+/// while the remote has a commit to bring in: the sync on opening a file
+/// waits, then leaves everything as it was with a quiet note (INFO), not a
+/// warning; the lock is not touched.
+fn a_busy_index_makes_the_background_sync_a_note(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    sb.git_ok(
+        sb.dir.path(),
+        &["clone", "-q", sb.bare.to_str().unwrap(), "laptop"],
+    );
+    let lap = sb.dir.path().join("laptop");
+    sb.identity(&lap);
+    std::fs::write(lap.join("laptop.md"), "from the laptop\n").unwrap();
+    sb.git_ok(&lap, &["add", "laptop.md"]);
+    sb.git_ok(&lap, &["commit", "-qm", "laptop"]);
+    sb.git_ok(&lap, &["push", "-q"]);
+    let before = sb.head(&sb.work);
+    let lock = sb.work.join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let script = r#"
+require("ai_commit").setup({})
+vim.cmd("edit journal.md")
+H.wait(function()
+  return next(require("ai_commit.sync").results()) ~= nil
+end, 20000, function()
+  H.finish({})
+end)
+"#;
+    let v = nvim(nv, &sb, script, &[]);
+    let n = notes(&v);
+    assert!(
+        n.iter()
+            .any(|(m, l)| *l == INFO && m.contains("sync: ") && m.contains("index.lock")),
+        "{n:?}"
+    );
+    assert!(n.iter().all(|(_, l)| *l < WARN), "{n:?}");
+    assert_eq!(sb.head(&sb.work), before, "the branch did not move");
+    assert!(lock.exists(), "the other git's lock is left alone");
+    assert!(!sb.work.join("laptop.md").exists(), "nothing checked out");
 }
 
 /// The bare repository's disk is not mounted: opening a file gives a quiet

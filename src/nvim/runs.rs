@@ -476,7 +476,10 @@ fn sync_worker(repo: &ai_commit::git::Repo, args: &SyncArgs) -> Value {
     use ai_commit::git::remote::PushError;
     use ai_commit::git::sync::{SyncError, Synced};
     // Nothing to reconcile without a remote, a branch, or in the middle of a
-    // merge: quiet notes, not errors (the user did not ask for a sync).
+    // merge: quiet notes, not errors (the user did not ask for a sync). Nor
+    // while another git holds the index or the branch (a `git commit`
+    // waiting in its editor) or commits meanwhile: nothing was changed, and
+    // the next sync catches up.
     if let Err(e) = repo.check_state() {
         return json!({ "ok": false, "quiet": true, "err": e.to_string() });
     }
@@ -485,7 +488,9 @@ fn sync_worker(repo: &ai_commit::git::Repo, args: &SyncArgs) -> Value {
             e,
             SyncError::Remote(
                 PushError::Unreachable { .. } | PushError::NoRemote { .. } | PushError::Detached
-            )
+            ) | SyncError::IndexLocked { .. }
+                | SyncError::RefLocked { .. }
+                | SyncError::Moved { .. }
         )
     };
     if args.fetch_only {

@@ -292,8 +292,10 @@ fn store(
     }
     // The bytes for the diff: the object just written, mapped where its
     // blocks lie (still in the page cache). Renamed, it is immutable.
+    // Not pre-faulted (MAP_POPULATE): the diff's first touches map pages in
+    // batches, which measured ~1.5 ms less per commit for 10 MB here.
     // SAFETY: see `read_stored`.
-    let content = unsafe { memmap2::MmapOptions::new().populate().map(&out) }
+    let content = unsafe { memmap2::Mmap::map(&out) }
         .ok()
         .and_then(|map| Pieces::mapped(map, content_runs(header.len(), len)));
     Ok(Some((id, content)))
@@ -466,7 +468,7 @@ pub fn read_stored(objects: &Path, id: Oid) -> Option<Pieces> {
     // temporary name and rename them into place; compaction deletes them,
     // which leaves a mapping intact), as libgit2 and git rely on when they
     // map object files.
-    let map = unsafe { memmap2::MmapOptions::new().populate().map(&f) }.ok()?;
+    let map = unsafe { memmap2::Mmap::map(&f) }.ok()?;
     let (header, runs) = stored_runs(&map)?;
     let size: usize = std::str::from_utf8(header.strip_prefix(b"blob ")?)
         .ok()?

@@ -252,6 +252,44 @@ pub fn run_now(repo: &Repo, backup: &crate::config::Backup) -> State {
     load_state(repo)
 }
 
+/// The lock file a compaction of `git_dir` holds, whichever work tree's job
+/// runs it: two work trees pushing to one bare repository (or mirror) each
+/// have their own job, and must not repack it at the same time. It lives in
+/// `state_base` (`$XDG_STATE_HOME/ai-commit`), keyed by the repository's
+/// canonical path, so nothing is added to the repositories.
+pub fn repo_lock_file_in(state_base: &Path, git_dir: &Path) -> PathBuf {
+    let canon = git_dir
+        .canonicalize()
+        .unwrap_or_else(|_| git_dir.to_path_buf());
+    let id = git2::Oid::hash_object(git2::ObjectType::Blob, canon.as_os_str().as_encoded_bytes())
+        .map(|o| o.to_string()[..16].to_string())
+        .unwrap_or_default();
+    state_base
+        .join(COMPACTION.name)
+        .join("repositories")
+        .join(format!("{id}.lock"))
+}
+
+/// Take `git_dir`'s lock without waiting. `Ok(None)`: another compaction
+/// holds it. An error (the state directory is not writable) is not a reason
+/// to skip: the compaction goes on unlocked, as before this lock existed.
+fn lock_repository(git_dir: &Path) -> std::io::Result<Option<std::fs::File>> {
+    let path = repo_lock_file_in(&crate::job::state_base(), git_dir);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 fn compact_one(git_dir: &Path) -> RepoResult {
     let started = Instant::now();
     let objects = git_dir.join("objects");
@@ -263,6 +301,20 @@ fn compact_one(git_dir: &Path) -> RepoResult {
         ms: started.elapsed().as_millis(),
         before: before.clone(),
         after,
+    };
+    // Held until the end of this function (the file's lock goes with it).
+    let _lock = match lock_repository(git_dir) {
+        Ok(Some(file)) => Some(file),
+        Ok(None) => {
+            return result(
+                "skipped",
+                "another compaction of this repository is running (another work tree's job); \
+                 it packs these objects"
+                    .into(),
+                before.clone(),
+            )
+        }
+        Err(_) => None,
     };
     // `--cruft` (git 2.37+) packs unreachable objects too (into a cruft
     // pack, never expired by us): a version staged and then replaced before

@@ -58,7 +58,7 @@ pub const COMPACTION: Job = Job {
 };
 
 /// `$XDG_STATE_HOME/ai-commit` (via `dirs`).
-fn state_base() -> PathBuf {
+pub(crate) fn state_base() -> PathBuf {
     dirs::state_dir()
         .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
         .unwrap_or_else(std::env::temp_dir)

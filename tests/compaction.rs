@@ -252,6 +252,41 @@ fn compaction_packs_both_repositories_and_loses_nothing() {
     intact(&sb, &versions);
 }
 
+/// Two work trees push to one bare repository, each with its own job: while
+/// one compaction holds the bare repository, another skips it (and says so)
+/// but still packs its own; nothing is lost, and the next run packs the rest.
+#[test]
+fn a_repository_another_job_is_compacting_is_skipped() {
+    let sb = sandbox();
+    let versions = history(&sb, 3);
+    let state = sb.home.join(".local/state/ai-commit");
+    let lock = ai_commit::compact::repo_lock_file_in(&state, &sb.bare);
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let held = std::fs::File::create(&lock).unwrap();
+    held.lock().unwrap();
+    let bare_loose = loose_count(&sb.bare);
+    assert!(bare_loose > 0);
+    let r = sb.ai(&["compact"]);
+    r.ok();
+    assert!(
+        r.stdout.contains("skipped")
+            && r.stdout
+                .contains("another compaction of this repository is running"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(loose_count(&sb.work), 0, "its own repository is packed");
+    assert_eq!(
+        loose_count(&sb.bare),
+        bare_loose,
+        "the held one is left alone"
+    );
+    drop(held);
+    sb.ai(&["compact"]).ok();
+    assert_eq!(loose_count(&sb.bare), 0);
+    intact(&sb, &versions);
+}
+
 /// Start the job from `job` and kill it (and its git) ever later, so the
 /// kill lands in different phases: before, during and after writing the
 /// pack, while pruning. After each kill every version is intact and a commit

@@ -3,8 +3,8 @@
 //! `ai-commit` binary against whatever model is served, with automatic
 //! checks per case. The figures in BENCHMARKS.md come from here.
 //!
-//! Model: with `AI_COMMIT_BENCH_HOST` set (e.g. `127.0.0.1:11434`), that
-//! Ollama and `AI_COMMIT_BENCH_MODEL` (default `gemma3`); otherwise the
+//! Model: with `BENCH_HOST` set (e.g. `127.0.0.1:11434`), that
+//! Ollama and `BENCH_MODEL` (default `gemma3`); otherwise the
 //! tests' loopback server answering each case with a scripted answer of the
 //! kind a 135M model gave in issue 10 (junk for most journal cases), so CI
 //! measures the sanitizer and the fallback, not a model.
@@ -179,11 +179,11 @@ fn prompt_figures(sb: &Sandbox, file: &str) -> (usize, usize, bool, bool) {
 }
 
 fn main() {
-    let real = std::env::var("AI_COMMIT_BENCH_HOST").ok();
-    let model = std::env::var("AI_COMMIT_BENCH_MODEL").unwrap_or_else(|_| "gemma3".into());
+    let real = std::env::var("BENCH_HOST").ok();
+    let model = std::env::var("BENCH_MODEL").unwrap_or_else(|_| "gemma3".into());
     match &real {
         Some(h) => println!("model: {model} at {h}"),
-        None => println!("model: the loopback server, scripted answers (set AI_COMMIT_BENCH_HOST for a real Ollama)"),
+        None => println!("model: the loopback server, scripted answers (set BENCH_HOST for a real Ollama)"),
     }
     println!(
         "\n{:<18} {:<8} {:<3} {:<3} {:<4} {:>6} {:>6} {:<9} {:>6}  subject",

@@ -183,7 +183,9 @@ fn main() {
     let model = std::env::var("BENCH_MODEL").unwrap_or_else(|_| "gemma3".into());
     match &real {
         Some(h) => println!("model: {model} at {h}"),
-        None => println!("model: the loopback server, scripted answers (set BENCH_HOST for a real Ollama)"),
+        None => println!(
+            "model: the loopback server, scripted answers (set BENCH_HOST for a real Ollama)"
+        ),
     }
     println!(
         "\n{:<18} {:<8} {:<3} {:<3} {:<4} {:>6} {:>6} {:<9} {:>6}  subject",

@@ -282,6 +282,23 @@ fn hook_install_fills_in_plain_git_commit_and_never_overwrites_a_foreign_hook() 
     );
 }
 
+/// Options before a command make it a file name: the error says so.
+#[test]
+fn options_before_a_command_get_a_hint() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    let r = sb.ai(&["--json", "status"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let j: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let msg = j["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("If you meant the `status` command, put options after it, e.g. `ai-commit status --json`"),
+        "{msg}"
+    );
+    // A plain missing file gets no such hint.
+    let r = sb.ai(&["-q", "nosuch.md"]);
+    assert!(!r.stderr.contains("If you meant"), "{}", r.stderr);
+}
+
 #[test]
 fn doctor_reports_each_part() {
     let (_fake, sb) = seeded(Script::text(MSG));

@@ -166,11 +166,32 @@ fn report_error(printer: &mut Printer, format: Format, e: &Error) -> i32 {
         Error::Model(_) => EXIT_NO_MESSAGE,
         _ => EXIT_ERROR,
     };
+    let text = match e {
+        Error::NoSuchFile { path } => match command_named(path) {
+            // `ai-commit --json status`: options before a command make clap
+            // read the command as a file to commit.
+            Some(cmd) => format!(
+                "{e}. If you meant the `{cmd}` command, put options after it, e.g. `ai-commit {cmd} --json`"
+            ),
+            None => e.to_string(),
+        },
+        _ => e.to_string(),
+    };
     if format == Format::Json {
-        println!("{}", json_err(e.kind(), &e.to_string()));
+        println!("{}", json_err(e.kind(), &text));
     }
-    printer.error(&e.to_string());
+    printer.error(&text);
     code
+}
+
+/// The subcommand a missing file's name spells, if any.
+fn command_named(path: &std::path::Path) -> Option<String> {
+    use clap::CommandFactory as _;
+    let name = path.file_name()?.to_str()?;
+    args::Cli::command()
+        .get_subcommands()
+        .find(|c| c.get_name() == name)
+        .map(|c| c.get_name().to_string())
 }
 
 /// Drop-in for ai.py: diff on stdin, message alone on stdout; on any failure

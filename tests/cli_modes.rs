@@ -282,6 +282,25 @@ fn hook_install_fills_in_plain_git_commit_and_never_overwrites_a_foreign_hook() 
     );
 }
 
+/// `ai-commit status | head -1`: a reader that went away ends the run
+/// quietly (141, as git), not with a panic and a backtrace.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = sb
+        .ai_cmd(&["status"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Options before a command make it a file name: the error says so.
 #[test]
 fn options_before_a_command_get_a_hint() {

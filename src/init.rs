@@ -112,12 +112,25 @@ fn set_upstream(repo: &Repository, branch: &str) -> Result<()> {
 pub fn init(dir: &Path, bare: Option<&Path>) -> Result<InitReport> {
     let dir = std::path::absolute(dir)
         .map_err(|e| Error::io(format!("cannot resolve {}", dir.display()), e))?;
-    let bare = bare.map(|b| crate::config::expand_home(&b.to_string_lossy()));
     let bare = match bare {
-        Some(b) => Some(
-            std::path::absolute(&b)
-                .map_err(|e| Error::io(format!("cannot resolve {}", b.display()), e))?,
-        ),
+        Some(b) => {
+            let given = b.to_string_lossy();
+            // A URL or `host:path` names no directory here: created as
+            // given, it became `./ssh:/host/…` (and a `file://` URL
+            // `./file:/…` beside the real repository).
+            let local =
+                crate::git::remote::local_path(&given, Path::new(".")).ok_or_else(|| {
+                    refuse(format!(
+                    "{given} is a network address; --bare takes a path on this machine (a mounted \
+                     disk): mount it and give its path, or `git clone {given}` and run \
+                     `ai-commit init` in the clone"
+                ))
+                })?;
+            Some(
+                std::path::absolute(&local)
+                    .map_err(|e| Error::io(format!("cannot resolve {}", local.display()), e))?,
+            )
+        }
         None => None,
     };
     let mut report = InitReport {

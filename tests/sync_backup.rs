@@ -428,6 +428,29 @@ fn init_on_an_empty_directory_and_on_an_existing_repository() {
         r.stderr
     );
     assert!(!other.exists(), "nothing created");
+    // A network address is refused, and no `ssh:` directory appears.
+    for url in [
+        "ssh://127.0.0.1/srv/journal.git",
+        "me@127.0.0.1:journal.git",
+    ] {
+        let r = ai_in(&sb, sb.dir.path(), &["init", "fresh", "--bare", url]);
+        assert_eq!(r.code, 1, "{url}: {}", r.stdout);
+        assert!(r.stderr.contains("is a network address"), "{}", r.stderr);
+        assert!(!sb.dir.path().join("fresh").join(".git").exists());
+        assert!(
+            !sb.dir.path().join("ssh:").exists()
+                && !sb.dir.path().join("me@127.0.0.1:journal.git").exists()
+        );
+    }
+    // A file:// URL is the path it names.
+    let via_url = sb.dir.path().join("via-url.git");
+    let url = format!("file://{}", via_url.display());
+    ai_in(&sb, sb.dir.path(), &["init", "fromurl", "--bare", &url]).ok();
+    assert_eq!(
+        sb.git_ok(&via_url, &["log", "--format=%s", "main"]).trim(),
+        "Initial commit"
+    );
+    assert!(!sb.dir.path().join("file:").exists());
     // An existing repository without a remote gets one and is pushed.
     let plain = sb.dir.path().join("plain");
     sb.git_ok(sb.dir.path(), &["init", "-q", "plain"]);

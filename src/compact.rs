@@ -302,6 +302,15 @@ fn compact_one(git_dir: &Path) -> RepoResult {
         before: before.clone(),
         after,
     };
+    if !objects.is_dir() {
+        // A bare repository on a disk that is not mounted: git would fail
+        // on it; the next run after the disk is back packs it.
+        return result(
+            "skipped",
+            format!("{}; packed by a later run", crate::status::UNREACHABLE),
+            before.clone(),
+        );
+    }
     // Held until the end of this function (the file's lock goes with it).
     let _lock = match lock_repository(git_dir) {
         Ok(Some(file)) => Some(file),

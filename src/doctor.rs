@@ -112,6 +112,15 @@ fn compaction_checks(repo: &crate::git::Repo, cfg: &Config, out: &mut Vec<Check>
     let many = many_loose_bytes(c);
     let log = crate::job::COMPACTION.log_file();
     for o in crate::status::objects(repo, &cfg.backup) {
+        if !o.reachable {
+            // The remote check says what to do about an unmounted disk.
+            out.push(check(
+                "objects",
+                Level::Ok,
+                format!("{}: {}", o.repo, crate::status::UNREACHABLE),
+            ));
+            continue;
+        }
         let u = &o.usage;
         let mut detail = format!(
             "{}: {} ({} loose object(s), {}; {} pack(s), {})",

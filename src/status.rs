@@ -37,7 +37,14 @@ pub struct RepoObjects {
     /// The git directory.
     pub repo: String,
     pub usage: crate::compact::Usage,
+    /// False when its objects directory is not there (a bare repository on
+    /// a disk that is not mounted): the usage is then unknown, not 0 B.
+    pub reachable: bool,
 }
+
+/// "not reachable (disk not mounted?)", how status, doctor and `compact
+/// --status` show a repository whose objects are not there.
+pub const UNREACHABLE: &str = "not reachable (disk not mounted?)";
 
 /// The objects' size of the work repository, its local remote and the
 /// backup mirrors (`ai-commit status`, `doctor`).
@@ -46,6 +53,7 @@ pub fn objects(repo: &Repo, backup: &crate::config::Backup) -> Vec<RepoObjects> 
         .into_iter()
         .map(|dir| RepoObjects {
             usage: crate::compact::usage(&dir.join("objects"), None),
+            reachable: dir.join("objects").is_dir(),
             repo: shown(&dir.display().to_string()),
         })
         .collect()

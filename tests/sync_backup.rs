@@ -284,6 +284,29 @@ fn status_shows_ahead_behind_and_the_last_push_error() {
         "{}",
         r.stdout
     );
+    // Its objects are unknown, not "0 B": shown as such, and compaction
+    // leaves it for later (the work repository is still packed).
+    assert!(
+        r.stdout
+            .contains("journal.git: not reachable (disk not mounted?)"),
+        "{}",
+        r.stdout
+    );
+    let c = ai_in(&sb, &sb.work, &["compact"]);
+    c.ok();
+    assert!(
+        c.stdout.contains("skipped")
+            && c.stdout
+                .contains("not reachable (disk not mounted?); packed by a later run"),
+        "{}",
+        c.stdout
+    );
+    let d = ai_in(&sb, &sb.work, &["doctor"]);
+    assert!(
+        d.stdout.contains("not reachable (disk not mounted?)"),
+        "{}",
+        d.stdout
+    );
     let j = ai_in(&sb, &sb.work, &["status", "--json"]).json();
     assert_eq!(j["ahead"], 1);
     assert_eq!(j["last_push"]["ok"], false);

@@ -440,6 +440,10 @@ fn run_status(common: &Common, cwd: &std::path::Path) -> i32 {
         None => println!("last sync: none recorded"),
     }
     for o in &s.objects {
+        if !o.reachable {
+            println!("objects of {}: {}", o.repo, ai_commit::status::UNREACHABLE);
+            continue;
+        }
         println!(
             "objects of {}: {} ({} loose, {} pack(s))",
             o.repo,
@@ -490,6 +494,14 @@ fn run_compact(common: &Common, cwd: &std::path::Path, status: bool, scheduled: 
     } else if !common.quiet {
         if status {
             for dir in compact::repositories(&repo, &cfg.backup) {
+                if !dir.join("objects").is_dir() {
+                    println!(
+                        "objects of {}: {}",
+                        ai_commit::status::shown(&dir.display().to_string()),
+                        ai_commit::status::UNREACHABLE
+                    );
+                    continue;
+                }
                 let u = compact::usage(&dir.join("objects"), None);
                 println!(
                     "objects of {}: {} ({} loose: {}; {} pack(s): {})",

@@ -230,17 +230,40 @@ fn edit_opens_the_editor_and_an_empty_message_aborts() {
 #[test]
 fn hook_install_fills_in_plain_git_commit_and_never_overwrites_a_foreign_hook() {
     let (_fake, sb) = seeded(Script::text(MSG));
-    sb.ai(&["hook", "install"]).ok();
+    // Without ai-commit on PATH the hook would step aside: installing it
+    // says so.
+    let r = sb
+        .ai_cmd(&["hook", "install"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("ai-commit is not on PATH, so the hook does nothing"),
+        "{stderr}"
+    );
     let hook = sb.work.join(".git/hooks/prepare-commit-msg");
     assert!(std::fs::read_to_string(&hook)
         .unwrap()
         .contains("installed by ai-commit"));
-    // Re-running updates our own hook.
-    assert!(sb
-        .ai(&["hook", "install"])
-        .ok()
-        .stdout
-        .starts_with("updated"));
+    // Re-running updates our own hook; with ai-commit on PATH, no warning.
+    let on_path = format!(
+        "{}:{}",
+        bin().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let r = sb
+        .ai_cmd(&["hook", "install"])
+        .env("PATH", &on_path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r.stdout).starts_with("updated"));
+    assert!(
+        !String::from_utf8_lossy(&r.stderr).contains("not on PATH"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
 
     // Plain `git commit` with ai-commit on PATH gets the model's message.
     sb.append("journal.md", "hook\n");

@@ -271,7 +271,7 @@ fn run_doctor(common: &Common, cwd: &std::path::Path, rt: &tokio::runtime::Runti
 
 fn run_hook_install(common: &Common, cwd: &std::path::Path) -> i32 {
     let mut printer = Printer::new(common.format(), common.quiet);
-    match hook::install(cwd) {
+    let code = match hook::install(cwd) {
         Ok(hook::Installed::New(p)) => {
             println!("installed {}", p.display());
             EXIT_OK
@@ -280,8 +280,19 @@ fn run_hook_install(common: &Common, cwd: &std::path::Path) -> i32 {
             println!("updated {}", p.display());
             EXIT_OK
         }
-        Err(e) => report_error(&mut printer, common.format(), &e),
+        Err(e) => return report_error(&mut printer, common.format(), &e),
+    };
+    // The hook runs `ai-commit message` from PATH and steps aside quietly
+    // when it is not there (so `git commit` still works): say so now, or
+    // the first `git commit` ends with git's "empty commit message".
+    if ai_commit::job::find_on_path("ai-commit").is_none() {
+        printer.warn(
+            "ai-commit is not on PATH, so the hook does nothing (git commit opens the editor as \
+             before): install it with `cargo install --locked --path .`, or add its directory \
+             (e.g. ./.local/bin after .ci/main-job) to PATH",
+        );
     }
+    code
 }
 
 fn open_repo(common: &Common, cwd: &std::path::Path) -> Result<ai_commit::git::Repo, i32> {

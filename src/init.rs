@@ -297,10 +297,14 @@ fn first_commit(repo: &Repo, sig: &git2::Signature<'_>, report: &mut InitReport)
         .write_tree()
         .map_err(|e| Error::git("cannot write the first tree", e))?;
     let oid = repo.commit(tree, "Initial commit", sig)?;
-    report.steps.push(format!(
-        "first commit {} ({files} files)",
-        &oid.to_string()[..7]
-    ));
+    let files = match files {
+        0 => "no files yet".to_string(),
+        1 => "1 file".to_string(),
+        n => format!("{n} files"),
+    };
+    report
+        .steps
+        .push(format!("first commit {} ({files})", &oid.to_string()[..7]));
     Ok(())
 }
 

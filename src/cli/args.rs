@@ -74,7 +74,9 @@ pub struct Common {
     #[arg(long, global = true, value_name = "FILE|TEXT")]
     pub prompt: Option<String>,
 
-    /// Fallback message template ({file} = the changed file).
+    /// Fallback message template: {file} (the changed file, or "a.md and 2
+    /// more files"), {count} (files), {title} (the entry's title or the
+    /// changed definitions).
     #[arg(long, global = true, value_name = "TEMPLATE")]
     pub fallback_message: Option<String>,
 

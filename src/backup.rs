@@ -140,17 +140,41 @@ fn is_mount_point(path: &Path) -> bool {
     }
 }
 
+/// How a target is named in results and in doctor: `mirror PATH` (with
+/// `{name}`, the work tree's name, filled in) or `command ARGS`.
+pub fn label(t: &BackupTarget, name: &str) -> String {
+    match (&t.mirror, &t.command) {
+        (Some(m), _) => format!("mirror {}", m.replace("{name}", name)),
+        (_, Some(c)) => format!("command {}", c.join(" ")),
+        _ => "target".into(),
+    }
+}
+
+/// Why the target is skipped now (`require` missing, `require_mount` not
+/// mounted), if it is.
+pub fn skip_reason(t: &BackupTarget) -> Option<String> {
+    if let Some(req) = &t.require {
+        let p = crate::config::expand_home(req);
+        if !p.exists() {
+            return Some(format!("{} is missing (disk not mounted?)", p.display()));
+        }
+    }
+    if let Some(m) = &t.require_mount {
+        let p = crate::config::expand_home(m);
+        if !is_mount_point(&p) {
+            return Some(format!("{} is not mounted", p.display()));
+        }
+    }
+    None
+}
+
 fn run_target(repo: &Repo, t: &BackupTarget) -> TargetResult {
     let name = repo
         .workdir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let label = match (&t.mirror, &t.command) {
-        (Some(m), _) => format!("mirror {}", m.replace("{name}", &name)),
-        (_, Some(c)) => format!("command {}", c.join(" ")),
-        _ => "target".into(),
-    };
+    let label = label(t, &name);
     let started = Instant::now();
     let result = |status: &str, detail: String| TargetResult {
         target: label.clone(),
@@ -158,20 +182,8 @@ fn run_target(repo: &Repo, t: &BackupTarget) -> TargetResult {
         detail,
         ms: started.elapsed().as_millis(),
     };
-    if let Some(req) = &t.require {
-        let p = crate::config::expand_home(req);
-        if !p.exists() {
-            return result(
-                "skipped",
-                format!("{} is missing (disk not mounted?)", p.display()),
-            );
-        }
-    }
-    if let Some(m) = &t.require_mount {
-        let p = crate::config::expand_home(m);
-        if !is_mount_point(&p) {
-            return result("skipped", format!("{} is not mounted", p.display()));
-        }
+    if let Some(why) = skip_reason(t) {
+        return result("skipped", why);
     }
     match (&t.mirror, &t.command) {
         (Some(m), _) => match mirror(

@@ -38,39 +38,38 @@ fn check(name: &'static str, level: Level, detail: impl Into<String>) -> Check {
 }
 
 /// Backup targets, when configured: requirements present, commands found.
-fn backup_checks(cfg: &Config, out: &mut Vec<Check>) {
+/// `name` is the work tree's name (a mirror's `{name}`).
+fn backup_checks(cfg: &Config, name: &str, out: &mut Vec<Check>) {
     for t in &cfg.backup.targets {
-        let what = match (&t.mirror, &t.command) {
-            (Some(m), _) => format!("mirror {m}"),
-            (_, Some(c)) => format!("command {}", c.join(" ")),
-            _ => continue,
-        };
-        let missing = t
-            .require
-            .as_deref()
-            .map(crate::config::expand_home)
-            .filter(|p| !p.exists())
-            .map(|p| format!("{} is missing", p.display()));
-        if let Some(m) = missing {
-            out.push(check(
-                "backup",
-                Level::Warn,
-                format!("{what}: skipped while {m} (disk not mounted?)"),
-            ));
+        if t.mirror.is_none() && t.command.is_none() {
             continue;
         }
-        if let Some(c) = &t.command {
-            let found = Path::new(&c[0]).is_file()
+        let what = crate::backup::label(t, name);
+        let missing_command = t.command.as_ref().filter(|c| {
+            !(Path::new(&c[0]).is_file()
                 || std::env::var_os("PATH")
-                    .is_some_and(|ps| std::env::split_paths(&ps).any(|p| p.join(&c[0]).is_file()));
-            if !found {
-                out.push(check(
-                    "backup",
-                    Level::Fail,
-                    format!("{what}: {} is not found on PATH", c[0]),
+                    .is_some_and(|ps| std::env::split_paths(&ps).any(|p| p.join(&c[0]).is_file())))
+        });
+        if let Some(why) = crate::backup::skip_reason(t) {
+            // Skipped now either way: a missing command is worth a word,
+            // not a failure, until the disk is back.
+            let mut detail = format!("{what}: skipped while {why}");
+            if let Some(c) = missing_command {
+                detail.push_str(&format!(
+                    "; {} is not found on PATH either: install it before then",
+                    c[0]
                 ));
-                continue;
             }
+            out.push(check("backup", Level::Warn, detail));
+            continue;
+        }
+        if let Some(c) = missing_command {
+            out.push(check(
+                "backup",
+                Level::Fail,
+                format!("{what}: {} is not found on PATH", c[0]),
+            ));
+            continue;
         }
         out.push(check(
             "backup",
@@ -295,7 +294,12 @@ pub fn run(cwd: &Path, settings: &Settings, rt: &Handle) -> Vec<Check> {
         )),
         Err(e) => out.push(check("identity", Level::Fail, e.to_string())),
     }
-    backup_checks(&cfg, &mut out);
+    let name = repo
+        .workdir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    backup_checks(&cfg, &name, &mut out);
     compaction_checks(&repo, &cfg, &mut out);
     if !cfg.push {
         out.push(check("remote", Level::Ok, "pushing is off (push = false)"));

@@ -324,6 +324,59 @@ fn a_closed_stdout_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Backup targets in doctor: a mirror's `{name}` filled in; a command
+/// missing from PATH fails, unless the target is skipped anyway (its disk
+/// is not mounted), where it is a warning that says both.
+#[test]
+fn doctor_names_backup_targets_as_they_run() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    let cfg = sb.home.join(".config/ai-commit");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let mirrors = sb.dir.path().join("mirrors");
+    std::fs::create_dir_all(&mirrors).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!(
+            "[backup]\n\
+             [[backup.targets]]\nmirror = \"{}/{{name}}.git\"\n\
+             [[backup.targets]]\ncommand = [\"no-such-backup-tool\"]\nrequire_mount = \"/nonexistent-mount\"\n",
+            mirrors.display()
+        ),
+    )
+    .unwrap();
+    let r = sb.ai(&["doctor"]);
+    let name = sb.work.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        r.stdout
+            .contains(&format!("mirror {}/{name}.git", mirrors.display())),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "command no-such-backup-tool: skipped while /nonexistent-mount is not mounted; \
+             no-such-backup-tool is not found on PATH either"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("FAIL backup"), "{}", r.stdout);
+    // Mounted (no requirement), the same missing command is a failure.
+    std::fs::write(
+        cfg.join("config.toml"),
+        "[backup]\n[[backup.targets]]\ncommand = [\"no-such-backup-tool\"]\n",
+    )
+    .unwrap();
+    let r = sb.ai(&["doctor"]);
+    assert!(
+        r.stdout.contains("FAIL backup")
+            && r.stdout
+                .contains("no-such-backup-tool is not found on PATH"),
+        "{}",
+        r.stdout
+    );
+}
+
 /// Options before a command make it a file name: the error says so.
 #[test]
 fn options_before_a_command_get_a_hint() {

@@ -377,6 +377,29 @@ fn doctor_names_backup_targets_as_they_run() {
     );
 }
 
+/// Without a remote, status says so and shows no ahead/behind; `backup`
+/// without targets names the config file actually read.
+#[test]
+fn status_without_a_remote_and_backup_without_targets_say_what_is_missing() {
+    let (_fake, sb) = seeded(Script::text(MSG));
+    sb.git_ok(&sb.work, &["remote", "remove", "origin"]);
+    let r = sb.ai(&["status"]);
+    r.ok();
+    assert!(!r.stdout.contains("ahead 0, behind 0"), "{}", r.stdout);
+    let own = sb.dir.path().join("my-config.toml");
+    std::fs::write(&own, "model = \"gemma3\"\n").unwrap();
+    let r = sb
+        .ai_cmd(&["backup"])
+        .env("AI_COMMIT_CONFIG", &own)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains(&format!("add [[backup.targets]] to {}", own.display())),
+        "{stderr}"
+    );
+}
+
 /// Options before a command make it a file name: the error says so.
 #[test]
 fn options_before_a_command_get_a_hint() {

@@ -416,13 +416,16 @@ fn run_status(common: &Common, cwd: &std::path::Path) -> i32 {
     }
     let branch = s.branch.clone().unwrap_or_else(|| "(detached)".into());
     match (&s.remote, &s.url) {
-        (Some(r), Some(u)) => println!("{branch} → {r} ({u})"),
+        (Some(r), Some(u)) => {
+            println!("{branch} → {r} ({u})");
+            println!(
+                "ahead {}, behind {} (as of the last fetch or push; `ai-commit sync` to update)",
+                s.ahead, s.behind
+            );
+        }
+        // Nothing to be ahead of or behind.
         _ => println!("{branch}: {}", s.remote_problem.clone().unwrap_or_default()),
     }
-    println!(
-        "ahead {}, behind {} (as of the last fetch or push; `ai-commit sync` to update)",
-        s.ahead, s.behind
-    );
     match &s.last_push {
         Some(p) if p.ok => println!("last push: ok ({})", ago(p.at)),
         Some(p) => println!(
@@ -564,7 +567,12 @@ fn run_backup(common: &Common, cwd: &std::path::Path, status: bool, scheduled: b
     let state = if status {
         Some(ai_commit::backup::load_state(&repo))
     } else if cfg.backup.targets.is_empty() {
-        printer.error("no backup targets: add [[backup.targets]] to ~/.config/ai-commit/config.toml (see the README)");
+        let file = config::global_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "~/.config/ai-commit/config.toml".into());
+        printer.error(&format!(
+            "no backup targets: add [[backup.targets]] to {file} (see the README)"
+        ));
         return EXIT_ERROR;
     } else if scheduled {
         match ai_commit::backup::scheduled(&repo, &cfg.backup) {

@@ -329,7 +329,15 @@ pub fn backup(v: Value) -> String {
         Err(e) => return err("config", e),
     };
     if cfg.backup.targets.is_empty() {
-        return err("no_targets", "no backup targets: add [[backup.targets]] to ~/.config/ai-commit/config.toml (:help ai-commit-config)");
+        let file = ai_commit::config::global_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "~/.config/ai-commit/config.toml".into());
+        return err(
+            "no_targets",
+            &format!(
+                "no backup targets: add [[backup.targets]] to {file} (:help ai-commit-config)"
+            ),
+        );
     }
     let spawned = std::thread::Builder::new()
         .name("ai-commit-backup".into())

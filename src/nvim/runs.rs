@@ -334,9 +334,7 @@ pub fn backup(v: Value) -> String {
             .unwrap_or_else(|| "~/.config/ai-commit/config.toml".into());
         return err(
             "no_targets",
-            &format!(
-                "no backup targets: add [[backup.targets]] to {file} (:help ai-commit-config)"
-            ),
+            format!("no backup targets: add [[backup.targets]] to {file} (:help ai-commit-config)"),
         );
     }
     let spawned = std::thread::Builder::new()

@@ -358,6 +358,24 @@ pub fn expand_home(p: &str) -> PathBuf {
     }
 }
 
+/// The first `{word}` in a fallback template that is not one of its
+/// placeholders (`{file}`, `{count}`, `{title}`); other braces are text.
+fn unknown_placeholder(template: &str) -> Option<&str> {
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after.find('}')?;
+        let word = &after[..close];
+        let is_word =
+            !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if is_word && !matches!(word, "file" | "count" | "title") {
+            return Some(word);
+        }
+        rest = &after[close + 1..];
+    }
+    None
+}
+
 /// Where the global config file lives: `AI_COMMIT_CONFIG`, else
 /// `$XDG_CONFIG_HOME/ai-commit/config.toml` (via `dirs`).
 pub fn global_file() -> Option<PathBuf> {
@@ -492,11 +510,18 @@ impl Config {
         let host = s.host.unwrap_or(d.host);
         crate::ollama_values::normalize(&host).map_err(|e| bad("host", e))?;
         let fallback_message = s.fallback_message;
-        if fallback_message
-            .as_ref()
-            .is_some_and(|f| f.trim().is_empty())
-        {
-            return Err(bad("fallback_message", "must not be empty".into()));
+        if let Some(f) = &fallback_message {
+            if f.trim().is_empty() {
+                return Err(bad("fallback_message", "must not be empty".into()));
+            }
+            // A misspelt placeholder would be committed as it is, braces
+            // and all, in every fallback message.
+            if let Some(p) = unknown_placeholder(f) {
+                return Err(bad(
+                    "fallback_message",
+                    format!("{{{p}}} is not a placeholder: use {{file}}, {{count}} or {{title}}"),
+                ));
+            }
         }
         let temperature = s.temperature.unwrap_or(d.temperature);
         if !(0.0..=2.0).contains(&temperature) {
@@ -721,11 +746,22 @@ mod tests {
             ("journal_budget = 10\n", "journal_budget"),
             ("stop = [\"\"]\n", "stop"),
             ("fallback_message = \" \"\n", "fallback_message"),
+            (
+                "fallback_message = \"Update {nope}\"\n",
+                "{nope} is not a placeholder",
+            ),
         ] {
             let s = Settings::from_toml(toml, "f").unwrap();
             let e = Config::resolve(s).unwrap_err().to_string();
             assert!(e.contains(key), "{e}");
         }
+        // Known placeholders and other braces pass.
+        let s = Settings::from_toml(
+            "fallback_message = \"{title} ({count}: {file}) {} { x } {\"\n",
+            "f",
+        )
+        .unwrap();
+        assert!(Config::resolve(s).is_ok());
         let e = Settings::from_toml("stop = \"x\"\n", "f").unwrap_err();
         assert!(e.to_string().contains("stop"), "{e}");
         let s =

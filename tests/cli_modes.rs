@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::Stdio;
 
 use support::ollama::{dead_address, FakeOllama, Script};
-use support::{bin, Sandbox};
+use support::{bin, incompressible, Sandbox};
 
 const MSG: &str = "Add river walk entry";
 
@@ -417,6 +417,14 @@ fn options_before_a_command_get_a_hint() {
     assert!(!r.stderr.contains("If you meant"), "{}", r.stderr);
 }
 
+/// The first `n` lines of doctor's warning that starts with `head`.
+fn warning_lines<'a>(out: &'a str, head: &str, n: usize) -> Vec<&'a str> {
+    let at = out
+        .find(&format!("WARN {head}"))
+        .unwrap_or_else(|| panic!("WARN {head:?} in {out}"));
+    out[at..].lines().take(n).collect()
+}
+
 #[test]
 fn doctor_reports_each_part() {
     let (_fake, sb) = seeded(Script::text(MSG));
@@ -475,19 +483,6 @@ fn after_recent_age(last: &str) -> String {
         "not a recent age in seconds: {last:?}"
     );
     result.to_string()
-}
-
-/// `bytes` that zlib cannot shrink (a loose object of about that size).
-fn incompressible(bytes: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..bytes)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// Issue 11: `doctor` and `status` show the objects' size and say when the
@@ -560,10 +555,7 @@ fn doctor_warns_when_loose_objects_wait_and_says_what_to_do() {
     let doctor = sb.ai(&["doctor"]);
     doctor.ok();
     let out = &doctor.stdout;
-    let at = out
-        .find(&format!("WARN {work}"))
-        .unwrap_or_else(|| panic!("WARN {work:?} in {out}"));
-    let lines: Vec<&str> = out[at..].lines().take(3).collect();
+    let lines = warning_lines(out, &work, 3);
     assert!(
         lines[0].contains("MB loose wait and compaction is off"),
         "{out}"
@@ -612,10 +604,7 @@ fn doctor_warns_when_loose_objects_wait_and_says_what_to_do() {
     let doctor = sb.ai(&["doctor"]);
     doctor.ok();
     let out = &doctor.stdout;
-    let at = out
-        .find(&format!("WARN {work}"))
-        .unwrap_or_else(|| panic!("WARN {work:?} in {out}"));
-    let lines: Vec<&str> = out[at..].lines().take(2).collect();
+    let lines = warning_lines(out, &work, 2);
     assert!(
         lines[0].contains("loose wait and the last compaction failed here: git repack"),
         "{out}"

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::nvim::Nvim;
 use support::ollama::{dead_address, FakeOllama, Script};
-use support::Sandbox;
+use support::{incompressible, Sandbox};
 
 const MSG: &str = "Add river walk entry";
 
@@ -487,19 +487,6 @@ H.finish({ lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) })
     ] {
         assert!(text.contains(want), "{want:?} in:\n{text}");
     }
-}
-
-/// `bytes` that zlib cannot shrink (a loose object of about that size).
-fn incompressible(bytes: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..bytes)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// `:checkhealth ai_commit` in the journal's buffer, as text (no sync on
@@ -1798,6 +1785,18 @@ end)
     );
 }
 
+/// Open the journal with the default setup and wait for the sync that
+/// opening it starts.
+const OPEN_AND_AWAIT_SYNC: &str = r#"
+require("ai_commit").setup({})
+vim.cmd("edit journal.md")
+H.wait(function()
+  return next(require("ai_commit.sync").results()) ~= nil
+end, 20000, function()
+  H.finish({})
+end)
+"#;
+
 /// Another git holds index.lock (a `git commit` waiting in its editor)
 /// while the remote has a commit to bring in: the sync on opening a file
 /// waits, then leaves everything as it was with a quiet note (INFO), not a
@@ -1817,16 +1816,7 @@ fn a_busy_index_makes_the_background_sync_a_note(nv: Nvim) {
     let before = sb.head(&sb.work);
     let lock = sb.work.join(".git/index.lock");
     std::fs::write(&lock, "").unwrap();
-    let script = r#"
-require("ai_commit").setup({})
-vim.cmd("edit journal.md")
-H.wait(function()
-  return next(require("ai_commit.sync").results()) ~= nil
-end, 20000, function()
-  H.finish({})
-end)
-"#;
-    let v = nvim(nv, &sb, script, &[]);
+    let v = nvim(nv, &sb, OPEN_AND_AWAIT_SYNC, &[]);
     let n = notes(&v);
     assert!(
         n.iter()
@@ -1844,16 +1834,7 @@ end)
 fn an_unmounted_remote_is_only_a_note(nv: Nvim) {
     let (_fake, sb) = journal_sandbox(Script::text(MSG));
     std::fs::rename(&sb.bare, sb.dir.path().join("unmounted.git")).unwrap();
-    let script = r#"
-require("ai_commit").setup({})
-vim.cmd("edit journal.md")
-H.wait(function()
-  return next(require("ai_commit.sync").results()) ~= nil
-end, 20000, function()
-  H.finish({})
-end)
-"#;
-    let v = nvim(nv, &sb, script, &[]);
+    let v = nvim(nv, &sb, OPEN_AND_AWAIT_SYNC, &[]);
     let n = notes(&v);
     assert!(
         n.iter()

@@ -186,24 +186,38 @@ fn snapshot(sb: &Sandbox, dir: &Path) -> (String, String, String) {
     )
 }
 
-#[test]
-fn sync_waits_for_a_held_index_lock_and_reports_one_held_too_long() {
-    let (_f, sb) = setup();
+/// What [`sync_against_a_held_lock`] returns.
+type HeldLockSync = (
+    FakeOllama,
+    Sandbox,
+    PathBuf,
+    PathBuf,
+    (String, String, String),
+    Run,
+);
+
+/// The desktop commits; on the laptop another git holds `rel` (a lock
+/// file) and `ai-commit sync` runs there and is refused (exit 1). Returns
+/// the sandbox, the laptop, the lock, the laptop's state before the sync
+/// and the sync's run.
+fn sync_against_a_held_lock(rel: &str) -> HeldLockSync {
+    let (f, sb) = setup();
     let lap = laptop(&sb);
-    append(
-        &sb.work,
-        "journal.md",
-        "desktop
-",
-    );
+    append(&sb.work, "journal.md", "desktop\n");
     ai_in(&sb, &sb.work, &["journal.md"]).ok();
-    // Another git holds the laptop's index.lock (a `git commit` in an
-    // editor): the sync waits, then says which file and what to do.
-    let lock = lap.join(".git/index.lock");
-    write(&lap, ".git/index.lock", "");
+    let lock = lap.join(rel);
+    write(&lap, rel, "");
     let before = snapshot(&sb, &lap);
     let r = ai_in(&sb, &lap, &["sync", "--no-push"]);
     assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+    (f, sb, lap, lock, before, r)
+}
+
+#[test]
+fn sync_waits_for_a_held_index_lock_and_reports_one_held_too_long() {
+    // Another git holds the laptop's index.lock (a `git commit` in an
+    // editor): the sync waits, then says which file and what to do.
+    let (_f, sb, lap, lock, before, r) = sync_against_a_held_lock(".git/index.lock");
     assert!(
         r.stderr
             .contains(&format!("another git process holds {}", lock.display()))
@@ -233,21 +247,8 @@ fn sync_waits_for_a_held_index_lock_and_reports_one_held_too_long() {
 
 #[test]
 fn sync_reports_a_branch_held_by_another_git_and_releases_the_index() {
-    let (_f, sb) = setup();
-    let lap = laptop(&sb);
-    append(
-        &sb.work,
-        "journal.md",
-        "desktop
-",
-    );
-    ai_in(&sb, &sb.work, &["journal.md"]).ok();
     // A git moving the branch without index.lock holds its ref lock.
-    let lock = lap.join(".git/refs/heads/main.lock");
-    write(&lap, ".git/refs/heads/main.lock", "");
-    let before = snapshot(&sb, &lap);
-    let r = ai_in(&sb, &lap, &["sync", "--no-push"]);
-    assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+    let (_f, sb, lap, lock, before, r) = sync_against_a_held_lock(".git/refs/heads/main.lock");
     assert!(
         r.stderr
             .contains(&format!("another git process holds {}", lock.display()))

@@ -267,7 +267,7 @@ fn mirror(repo: &Repo, path: &Path) -> std::result::Result<usize, String> {
             let raw = odb.read(new).map_err(|e| e.message().to_string())?;
             target
                 .odb()
-                .and_then(|d| d.write(raw.kind(), raw.data()))
+                .and_then(|d| crate::git::fanout::libgit2_write(|| d.write(raw.kind(), raw.data())))
                 .map_err(|e| format!("cannot copy tag {name}: {}", e.message()))?;
         }
         target

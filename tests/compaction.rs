@@ -761,3 +761,73 @@ fn without_git_nothing_is_removed_before_the_pack_holding_it_is_complete() {
     compact_without_git(&sb);
     intact(&sb, &versions);
 }
+
+/// `git prune-packed` (run by `git repack -d`, by `git gc`, by our job)
+/// removes every empty `objects/xx` directory it passes, including one a
+/// writer has just created for an object it is about to rename into place.
+/// Commits and pushes made while that happens, over and over, all succeed
+/// and lose nothing. One thread runs git's real `repack -d` in a loop on
+/// both repositories (so objects leave their directories); a second does
+/// what prune-packed does on each pass, `rmdir` of every fan-out directory,
+/// very often, so that the writers' short windows are hit.
+#[test]
+fn commits_survive_git_removing_empty_object_directories() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let sb = sandbox();
+    let mut versions = history(&sb, 1);
+    let stop = AtomicBool::new(false);
+    let dirs = [sb.work.join(".git/objects"), sb.bare.join("objects")];
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                for d in [&sb.work, &sb.bare] {
+                    // May fail while a commit holds a lock; that's fine.
+                    let _ = sb.git(d, &["repack", "-d", "-q"]);
+                }
+            }
+        });
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                for objects in &dirs {
+                    for e in std::fs::read_dir(objects).into_iter().flatten().flatten() {
+                        let name = e.file_name();
+                        let fanout = name.len() == 2
+                            && name
+                                .to_string_lossy()
+                                .bytes()
+                                .all(|b| b.is_ascii_hexdigit());
+                        if fanout {
+                            let _ = std::fs::remove_dir(e.path());
+                        }
+                    }
+                }
+                // A sweep every 0.2 ms: hundreds of times as often as
+                // back-to-back `git repack` runs would, yet leaving the
+                // writers' retries a chance.
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        });
+        let mut failures = Vec::new();
+        for i in 0..40 {
+            // A big file (our own loose writer) and a small one (libgit2's).
+            let text = insert_entry(&versions.last().unwrap().1, 300 + i);
+            sb.write("journal.md", &text);
+            sb.write(&format!("notes/{i}.md"), format!("note {i}\n"));
+            let run = sb.ai(&[
+                "-q",
+                "-m",
+                &format!("Busy {i}"),
+                "journal.md",
+                &format!("notes/{i}.md"),
+            ]);
+            if run.code != 0 {
+                failures.push(format!("commit {i}: {}", run.stderr));
+                continue;
+            }
+            versions.push((sb.head(&sb.work), text));
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    });
+    intact(&sb, &versions);
+}

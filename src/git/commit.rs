@@ -337,8 +337,7 @@ pub fn commit(
             };
             r.map_err(|e| Error::git(format!("cannot build the commit's tree ({})", c.path), e))?;
         }
-        let tree_id = tree_index
-            .write_tree_to(&repo.git)
+        let tree_id = super::fanout::libgit2_write(|| tree_index.write_tree_to(&repo.git))
             .map_err(|e| Error::git("cannot write the commit's tree", e))?;
         let tree = repo
             .git
@@ -349,10 +348,9 @@ pub fn commit(
             .transpose()
             .map_err(|e| Error::git("cannot read HEAD's commit", e))?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        let oid = repo
-            .git
-            .commit(None, author, committer, message, &tree, &parents)
-            .map_err(|e| Error::git("cannot create the commit", e))?;
+        let oid =
+            super::fanout::write_commit(&repo.git, author, committer, message, &tree, &parents)
+                .map_err(|e| Error::git("cannot create the commit", e))?;
 
         // Move the branch only if it is still where we read it (git's ref
         // lock makes this a compare-and-swap).

@@ -279,12 +279,8 @@ fn store(
         cleanup();
         return Ok(Some((id, read_stored(objects, id))));
     }
-    let placed = std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
-        .and_then(|()| {
-            std::fs::rename(&tmp, &dst)
-                .map_err(|e| Error::io(format!("cannot write {}", dst.display()), e))
-        });
+    let placed = super::fanout::place_in(&dir, || std::fs::rename(&tmp, &dst))
+        .map_err(|e| Error::io(format!("cannot write {}", dst.display()), e));
     if let Err(e) = placed {
         drop(out);
         cleanup();

@@ -3,6 +3,7 @@
 pub mod client_hooks;
 pub mod commit;
 pub mod diff;
+pub(crate) mod fanout;
 pub mod fastblob;
 pub mod lock;
 pub mod merge;

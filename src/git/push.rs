@@ -389,16 +389,26 @@ impl Copier<'_> {
                 url: self.remote_dir.display().to_string(),
                 detail: format!("cannot write object {hex}: {e}"),
             };
-            std::fs::create_dir_all(&dst_dir).map_err(io)?;
-            if dst.exists() || std::fs::hard_link(&src, &dst).is_ok() {
+            if dst.exists() {
                 return Ok(());
             }
-            // Another disk: copy under a temporary name, then rename, so a
+            let linked = super::fanout::place_in(&dst_dir, || std::fs::hard_link(&src, &dst));
+            if linked.is_ok() || dst.exists() {
+                return Ok(());
+            }
+            // Another disk: copy under a temporary name in the remote's
+            // `objects/` (a prune can't remove that), then rename, so a
             // reader never sees half an object.
-            let tmp = dst_dir.join(format!(".tmp-{file}-{}", std::process::id()));
+            let tmp = self
+                .remote_dir
+                .join(format!("tmp_obj_ai-commit-{file}-{}", std::process::id()));
             match std::fs::copy(&src, &tmp) {
                 Ok(_) => {
-                    std::fs::rename(&tmp, &dst).map_err(io)?;
+                    let placed = super::fanout::place_in(&dst_dir, || std::fs::rename(&tmp, &dst));
+                    if placed.is_err() {
+                        let _ = std::fs::remove_file(&tmp);
+                    }
+                    placed.map_err(io)?;
                     return Ok(());
                 }
                 // The background compaction packed it meanwhile: read it
@@ -416,8 +426,7 @@ impl Copier<'_> {
         let obj = odb
             .read(id)
             .map_err(|e| PushError::git(format!("cannot read object {hex}"), e))?;
-        self.remote_odb
-            .write(obj.kind(), obj.data())
+        super::fanout::libgit2_write(|| self.remote_odb.write(obj.kind(), obj.data()))
             .map_err(|e| PushError::git(format!("cannot write object {hex} to the remote"), e))?;
         Ok(())
     }

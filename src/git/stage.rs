@@ -139,8 +139,7 @@ fn stage_one(
             if let Some(staged) = super::fastblob::try_stage(&repo.git, index, path, rel)? {
                 return Ok(Some(staged));
             }
-            index
-                .add_path(rel_path)
+            super::fanout::libgit2_write(|| index.add_path(rel_path))
                 .map(|()| None)
                 .map_err(|e| Error::git(format!("cannot stage {}", path.display()), e))
         }

@@ -617,7 +617,7 @@ fn restore_work_tree(lock: &mut IndexLock, from: Option<Oid>, to: Oid) -> Result
 }
 
 fn empty_tree(git: &Repository) -> Result<git2::Tree<'_>, git2::Error> {
-    let id = git.treebuilder(None)?.write()?;
+    let id = super::fanout::libgit2_write(|| git.treebuilder(None)?.write())?;
     git.find_tree(id)
 }
 
@@ -698,7 +698,7 @@ fn rebase_in_memory(
             });
         }
         // None: keep each commit's author and message.
-        match rebase.commit(None, &sig, None) {
+        match super::fanout::libgit2_write(|| rebase.commit(None, &sig, None)) {
             Ok(id) => tip = id,
             // Its change is already there (both sides inserted the very
             // same lines): nothing left to replay, as `git rebase` drops it.
@@ -751,7 +751,7 @@ fn resolve_insertions(repo: &Repo, index: &mut git2::Index) -> Option<Vec<String
             uid: 0,
             gid: 0,
             file_size: u32::try_from(text.len()).unwrap_or(u32::MAX),
-            id: repo.git.blob(&text).ok()?,
+            id: super::fanout::libgit2_write(|| repo.git.blob(&text)).ok()?,
             // Stage 0, a resolved entry (`add` sets the path length).
             flags: 0,
             flags_extended: 0,

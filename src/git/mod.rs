@@ -228,14 +228,32 @@ impl Repo {
             Err(e) => return Err(Error::git("cannot read HEAD", e)),
         };
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        self.git
-            .commit(Some("HEAD"), sig, sig, message, &tree, &parents)
-            .map_err(|e| {
-                Error::git(
-                    "cannot create the commit (another git may have moved the branch; run again)",
-                    e,
-                )
-            })
+        let oid = fanout::write_commit(&self.git, sig, sig, message, &tree, &parents)
+            .map_err(|e| Error::git("cannot create the commit", e))?;
+        // HEAD's branch (or a detached HEAD itself), moved only from where
+        // it was read, as `git commit` does.
+        let head = self
+            .git
+            .find_reference("HEAD")
+            .ok()
+            .and_then(|r| r.symbolic_target().ok().flatten().map(String::from))
+            .unwrap_or_else(|| "HEAD".to_string());
+        let subject = message.lines().next().unwrap_or("");
+        let moved = match parent {
+            Some(p) => {
+                self.git
+                    .reference_matching(&head, oid, true, p.id(), &format!("commit: {subject}"))
+            }
+            None => self
+                .git
+                .reference(&head, oid, false, &format!("commit (initial): {subject}")),
+        };
+        moved.map(|_| oid).map_err(|e| {
+            Error::git(
+                "cannot create the commit (another git may have moved the branch; run again)",
+                e,
+            )
+        })
     }
 }
 

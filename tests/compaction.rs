@@ -198,6 +198,49 @@ fn the_message_is_written_from_the_exact_diff_whatever_stores_the_last_version()
     fsck(&sb, &sb.work);
 }
 
+/// The last version is read where it lies in its loose object, not through
+/// libgit2; a damaged one is still never described: the run stops, names
+/// the object and what to do, and changes nothing.
+#[test]
+fn a_damaged_last_version_is_reported_not_described() {
+    let sb = sandbox();
+    let mut text = journal(1 << 20);
+    sb.seed("journal.md", &text);
+    text = insert_entry(&text, 1);
+    sb.write("journal.md", &text);
+    sb.ai(&["-q", "-m", "Stored by ai-commit", "journal.md"])
+        .ok();
+    let head = sb.head(&sb.work);
+    let blob = sb.git_ok(&sb.work, &["rev-parse", "HEAD:journal.md"]);
+    let blob = blob.trim();
+    let path = sb
+        .work
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    // One content byte flipped, mid-file (block headers intact).
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    let mut perm = std::fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&path, perm).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+
+    text = insert_entry(&text, 2);
+    sb.write("journal.md", &text);
+    let run = sb.ai(&["-q", "journal.md"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains(blob), "{}", run.stderr);
+    assert!(run.stderr.contains("git fsck"), "{}", run.stderr);
+    assert_eq!(sb.head(&sb.work), head);
+    assert_eq!(
+        std::fs::read_to_string(sb.work.join("journal.md")).unwrap(),
+        text
+    );
+}
+
 #[test]
 fn filters_still_apply_as_git_applies_them() {
     let sb = sandbox();

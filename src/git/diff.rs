@@ -447,10 +447,12 @@ fn read_blob(repo: &Repo, id: Oid) -> Result<Vec<u8>> {
     if id.is_zero() {
         return Ok(Vec::new());
     }
-    let blob = repo
-        .git
-        .find_blob(id)
-        .map_err(|e| Error::git(format!("cannot read blob {id}"), e))?;
+    let blob = repo.git.find_blob(id).map_err(|e| {
+        Error::git(
+            format!("cannot read blob {id} (run `git fsck` to check the repository)"),
+            e,
+        )
+    })?;
     Ok(blob.content().to_vec())
 }
 

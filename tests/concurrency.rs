@@ -534,6 +534,20 @@ fn sync_racing_commits_and_remote_pushes_loses_nothing() {
             c => panic!("{ctx}: commit exit {c}: {commit_says}"),
         }
         no_undo(&sb, &ctx);
+        if commit.code == 0 {
+            // The commit it reports is the one on the branch, even when the
+            // sync replayed it onto the remote's commits before the push.
+            let oid = commit.json()["oid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let on_branch = sb.git(&sb.work, &["merge-base", "--is-ancestor", &oid, "main"]);
+            assert!(
+                on_branch.status.success(),
+                "{ctx}: reported commit {oid} is not on main: {}",
+                sb.git_ok(&sb.work, &["log", "--oneline", "-5", "main"])
+            );
+        }
         if matches!(commit.code, 0 | 4) {
             // It committed the work tree's journal.txt: nothing is left.
             let status = sb.git_ok(&sb.work, &["status", "--porcelain"]);

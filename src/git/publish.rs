@@ -52,6 +52,11 @@ pub fn publish_to(
         match push_to(repo, Ok(target.clone())) {
             Ok(mut r) => {
                 r.synced = synced.map(|s: super::sync::Synced| s.to_string());
+                let pushed = Oid::from_str(&r.new).ok();
+                let current = match (current, pushed) {
+                    (Some(c), Some(tip)) => Some(on_branch(repo, c, tip)),
+                    _ => current,
+                };
                 return Ok((r, current));
             }
             Err(PushError::NonFastForward { .. }) if attempt < ATTEMPTS => {
@@ -72,4 +77,38 @@ pub fn publish_to(
             Err(e) => return Err(e.to_string()),
         }
     }
+}
+
+/// How far back from the pushed tip a replayed copy is looked for.
+const REPLAYED_WITHIN: usize = 200;
+
+/// The commit `ours` as it is in the history pushed (`tip`): itself, or
+/// the copy another process's sync made of it meanwhile (a replay onto the
+/// remote's commits between this run's commit and its push), which keeps
+/// its author, author date and message. `ours` when there is no such copy.
+fn on_branch(repo: &Repo, ours: Oid, tip: Oid) -> Oid {
+    let git = &repo.git;
+    if tip == ours || git.graph_descendant_of(tip, ours).unwrap_or(false) {
+        return ours;
+    }
+    let Ok(commit) = git.find_commit(ours) else {
+        return ours;
+    };
+    let same = |c: &git2::Commit<'_>| {
+        let (a, b) = (c.author(), commit.author());
+        a.name_bytes() == b.name_bytes()
+            && a.email_bytes() == b.email_bytes()
+            && a.when() == b.when()
+            && c.message_raw_bytes() == commit.message_raw_bytes()
+    };
+    let Ok(mut walk) = git.revwalk() else {
+        return ours;
+    };
+    if walk.push(tip).is_err() {
+        return ours;
+    }
+    walk.flatten()
+        .take(REPLAYED_WITHIN)
+        .find(|id| git.find_commit(*id).is_ok_and(|c| same(&c)))
+        .unwrap_or(ours)
 }

@@ -39,9 +39,10 @@ pub(crate) fn place_in(dir: &Path, mut place: impl FnMut() -> io::Result<()>) ->
 /// Run a libgit2 call that writes objects, again while it fails with an
 /// operating-system error (how libgit2 reports the vanished directory:
 /// "failed to rename lockfile to 'objects/xx/…'") or cannot find an object
-/// (how `Rebase::commit` reports the commit its [`write_commit`]-less write
-/// lost). Other failures of these kinds (a full disk) fail the same way
-/// each time and are returned after the last try.
+/// (how `Rebase::commit`, which writes through `git_commit_create` — see
+/// [`write_commit`] — reports the commit that write lost). Other failures
+/// of these kinds (a full disk) fail the same way each time and are
+/// returned after the last try.
 pub(crate) fn libgit2_write<T>(
     mut write: impl FnMut() -> Result<T, git2::Error>,
 ) -> Result<T, git2::Error> {
@@ -125,7 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn libgit2_writes_are_retried_only_on_os_errors() {
+    fn libgit2_writes_are_retried_only_when_an_object_may_have_vanished() {
         let mut tries = 0;
         let r: Result<(), _> = libgit2_write(|| {
             tries += 1;
@@ -137,6 +138,21 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(tries, ATTEMPTS);
+        let mut tries = 0;
+        let r: Result<(), _> = libgit2_write(|| {
+            tries += 1;
+            if tries < 3 {
+                Err(git2::Error::new(
+                    git2::ErrorCode::NotFound,
+                    git2::ErrorClass::Odb,
+                    "object not found",
+                ))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_ok());
+        assert_eq!(tries, 3);
         let mut tries = 0;
         let r: Result<(), _> = libgit2_write(|| {
             tries += 1;

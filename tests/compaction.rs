@@ -844,10 +844,10 @@ fn commits_survive_git_removing_empty_object_directories() {
                         }
                     }
                 }
-                // A sweep every 0.2 ms: hundreds of times as often as
+                // A sweep every 0.5 ms: hundreds of times as often as
                 // back-to-back `git repack` runs would, yet leaving the
                 // writers' retries a chance.
-                std::thread::sleep(std::time::Duration::from_micros(200));
+                std::thread::sleep(std::time::Duration::from_micros(500));
             }
         });
         let mut failures = Vec::new();

@@ -14,7 +14,7 @@ use std::path::Path;
 
 /// How many times a write is tried. Each failure needs a prune to pass the
 /// directory in a window of microseconds, so a second one is already rare;
-/// the test's prune, every 0.2 ms, took up to 16 tries without a pause
+/// a test prune every 0.2 ms took up to 16 tries without a pause
 /// between them (see `back_off`).
 const ATTEMPTS: usize = 16;
 

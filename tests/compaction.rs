@@ -805,19 +805,16 @@ fn without_git_nothing_is_removed_before_the_pack_holding_it_is_complete() {
     intact(&sb, &versions);
 }
 
-/// `git prune-packed` (run by `git repack -d`, by `git gc`, by our job)
-/// removes every empty `objects/xx` directory it passes, including one a
-/// writer has just created for an object it is about to rename into place.
-/// Commits and pushes made while that happens, over and over, all succeed
-/// and lose nothing. One thread runs git's real `repack -d` in a loop on
+/// Run `work` while git prunes both repositories' object directories as
+/// hard as it can. `git prune-packed` (run by `git repack -d`, by `git gc`,
+/// by our job) removes every empty `objects/xx` directory it passes,
+/// including one a writer has just created for an object it is about to
+/// rename into place. One thread runs git's real `repack -d` in a loop on
 /// both repositories (so objects leave their directories); a second does
 /// what prune-packed does on each pass, `rmdir` of every fan-out directory,
 /// very often, so that the writers' short windows are hit.
-#[test]
-fn commits_survive_git_removing_empty_object_directories() {
+fn while_pruning<T>(sb: &Sandbox, work: impl FnOnce() -> T) -> T {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let sb = sandbox();
-    let mut versions = history(&sb, 1);
     let stop = AtomicBool::new(false);
     let dirs = [sb.work.join(".git/objects"), sb.bare.join("objects")];
     std::thread::scope(|s| {
@@ -850,6 +847,26 @@ fn commits_survive_git_removing_empty_object_directories() {
                 std::thread::sleep(std::time::Duration::from_micros(500));
             }
         });
+        // Stops the threads however `work` ends: a failed assertion in it
+        // would otherwise leave them running and the test hanging.
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
+        work()
+    })
+}
+
+/// Commits and pushes made while git prunes (see [`while_pruning`]), over
+/// and over, all succeed and lose nothing.
+#[test]
+fn commits_survive_git_removing_empty_object_directories() {
+    let sb = sandbox();
+    let mut versions = history(&sb, 1);
+    let failures = while_pruning(&sb, || {
         let mut failures = Vec::new();
         for i in 0..40 {
             // A big file (our own loose writer) and a small one (libgit2's).
@@ -869,8 +886,67 @@ fn commits_survive_git_removing_empty_object_directories() {
             }
             versions.push((sb.head(&sb.work), text));
         }
-        stop.store(true, Ordering::Relaxed);
-        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        failures
     });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     intact(&sb, &versions);
+}
+
+/// A sync that replays local commits onto a remote that moved on (another
+/// machine wrote at the journal's end, this one at its top: libgit2 merges
+/// the file and writes the result) succeeds while git prunes.
+#[test]
+fn syncs_survive_git_removing_empty_object_directories() {
+    let sb = sandbox();
+    let mut text = journal(64 << 10);
+    sb.seed("journal.md", &text);
+    let clone = sb.home.join("clone");
+    sb.git_ok(
+        &sb.home,
+        &[
+            "clone",
+            "-q",
+            sb.bare.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    sb.identity(&clone);
+    let mut failures = Vec::new();
+    for i in 0..15 {
+        // The other machine: an entry at the end, pushed.
+        let theirs = format!(
+            "{}\nFrom the laptop {i}.\n",
+            sb.git_ok(&clone, &["show", "HEAD:journal.md"])
+        );
+        std::fs::write(clone.join("journal.md"), &theirs).unwrap();
+        sb.git_ok(&clone, &["commit", "-qam", &format!("Laptop {i}")]);
+        sb.git_ok(&clone, &["push", "-q", "origin", "main"]);
+        // This one: an entry at the top, committed by git, not pushed.
+        text = insert_entry(&text, 500 + i);
+        sb.write("journal.md", &text);
+        sb.git_ok(&sb.work, &["commit", "-qam", &format!("Desk {i}")]);
+        // Only the sync runs while git prunes: git's own commands are less
+        // patient with a prune this hard (`git commit` retries its
+        // temporary file once, receive-pack not at all).
+        let run = while_pruning(&sb, || sb.ai(&["sync"]));
+        if run.code != 0 {
+            failures.push(format!("sync {i}: {}{}", run.stdout, run.stderr));
+        }
+        text = std::fs::read_to_string(sb.work.join("journal.md")).unwrap();
+        sb.git_ok(&clone, &["pull", "-q", "--rebase", "origin", "main"]);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let journal = sb.git_ok(&sb.bare, &["show", "main:journal.md"]);
+    for i in 0..15 {
+        assert!(
+            journal.contains(&format!("## Entry {}", 500 + i)),
+            "desk {i}"
+        );
+        assert!(
+            journal.contains(&format!("From the laptop {i}.")),
+            "laptop {i}"
+        );
+    }
+    fsck(&sb, &sb.work);
+    fsck(&sb, &sb.bare);
 }

@@ -63,7 +63,8 @@ fn back_off(attempt: &mut usize) {
     *attempt += 1;
 }
 
-fn vanished(e: &git2::Error) -> bool {
+/// Whether a libgit2 failure may be a prune's doing (see [`libgit2_write`]).
+pub(crate) fn vanished(e: &git2::Error) -> bool {
     e.class() == git2::ErrorClass::Os
         || (e.class() == git2::ErrorClass::Odb && e.code() == git2::ErrorCode::NotFound)
 }

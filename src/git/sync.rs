@@ -342,7 +342,7 @@ fn sync_inner(repo: &Repo, replayed: &mut Replayed) -> Result<Synced, SyncError>
         }
         _ => {
             let mut merged = Vec::new();
-            let tip = rebase_in_memory(repo, &target, ours, theirs, replayed, &mut merged)?;
+            let tip = replay(repo, &target, ours, theirs, replayed, &mut merged)?;
             fast_forward(repo, &target, Some(ours), tip)?;
             merged.sort();
             merged.dedup();
@@ -638,6 +638,38 @@ fn paths(diff: &git2::Diff<'_>) -> Vec<PathBuf> {
 /// Returns the new tip; on conflict, nothing was written anywhere (but
 /// unreferenced objects). Files whose conflicts were only both sides'
 /// insertions, kept by [`resolve_insertions`], are added to `merged`.
+/// [`rebase_in_memory`], started over when libgit2 fails to write an
+/// object because a prune removed its directory (see
+/// [`super::fanout`]): libgit2's merge inside `Rebase::next` writes the
+/// merged files itself, with no retry. An in-memory rebase leaves nothing
+/// behind but objects, so starting over is safe.
+fn replay(
+    repo: &Repo,
+    target: &PushTarget,
+    ours: Oid,
+    theirs: Oid,
+    replayed: &mut Replayed,
+    merged: &mut Vec<String>,
+) -> Result<Oid, SyncError> {
+    let mut attempt = 1;
+    loop {
+        replayed.clear();
+        merged.clear();
+        match rebase_in_memory(repo, target, ours, theirs, replayed, merged) {
+            Err(SyncError::Git { source, .. })
+                if super::fanout::vanished(&source) && attempt < REPLAY_ATTEMPTS =>
+            {
+                std::thread::sleep(Duration::from_micros(200 * attempt));
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Tries of a replay (see [`replay`]); each is a few milliseconds.
+const REPLAY_ATTEMPTS: u64 = 8;
+
 fn rebase_in_memory(
     repo: &Repo,
     target: &PushTarget,

@@ -120,12 +120,26 @@ fn invariants(sb: &Sandbox, base: &str, runs: &[Run], files: &[&str], ctx: &str)
     for r in runs {
         assert_ne!(r.code, 4, "{ctx}: 'not pushed': {}", r.stderr);
         if r.code == 0 {
-            // The reported commit is on the branch.
-            let oid = r.json()["oid"].as_str().expect("an oid").to_string();
-            let anc = sb.git(&sb.work, &["merge-base", "--is-ancestor", &oid, "main"]);
-            assert!(anc.status.success(), "{ctx}: reported {oid} is not on main");
+            reported_on_main(sb, r, ctx);
         }
     }
+    repositories_sound(sb, ctx);
+}
+
+/// The commit a run reports is on the branch (a replayed copy, if a sync
+/// replayed it before the push).
+fn reported_on_main(sb: &Sandbox, run: &Run, ctx: &str) {
+    let oid = run.json()["oid"].as_str().expect("an oid").to_string();
+    let anc = sb.git(&sb.work, &["merge-base", "--is-ancestor", &oid, "main"]);
+    assert!(
+        anc.status.success(),
+        "{ctx}: reported {oid} is not on main: {}",
+        sb.git_ok(&sb.work, &["log", "--oneline", "-5", "main"])
+    );
+}
+
+/// Both repositories pass `git fsck --strict` and no index.lock is left.
+fn repositories_sound(sb: &Sandbox, ctx: &str) {
     for dir in [&sb.work, &sb.bare] {
         let out = sb.git(dir, &["fsck", "--strict", "--no-dangling"]);
         assert!(
@@ -535,37 +549,15 @@ fn sync_racing_commits_and_remote_pushes_loses_nothing() {
         }
         no_undo(&sb, &ctx);
         if commit.code == 0 {
-            // The commit it reports is the one on the branch, even when the
-            // sync replayed it onto the remote's commits before the push.
-            let oid = commit.json()["oid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let on_branch = sb.git(&sb.work, &["merge-base", "--is-ancestor", &oid, "main"]);
-            assert!(
-                on_branch.status.success(),
-                "{ctx}: reported commit {oid} is not on main: {}",
-                sb.git_ok(&sb.work, &["log", "--oneline", "-5", "main"])
-            );
+            // Even when the sync replayed it before the push.
+            reported_on_main(&sb, commit, &ctx);
         }
         if matches!(commit.code, 0 | 4) {
             // It committed the work tree's journal.txt: nothing is left.
             let status = sb.git_ok(&sb.work, &["status", "--porcelain"]);
             assert_eq!(status, "", "{ctx}: committed, yet");
         }
-        for dir in [&sb.work, &sb.bare] {
-            let out = sb.git(dir, &["fsck", "--strict", "--no-dangling"]);
-            assert!(
-                out.status.success(),
-                "{ctx}: fsck {}: {}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            !sb.work.join(".git/index.lock").exists(),
-            "{ctx}: a stale index.lock"
-        );
+        repositories_sound(&sb, &ctx);
     }
     eprintln!("outcomes: {outcomes:?}");
 

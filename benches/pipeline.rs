@@ -81,6 +81,19 @@ fn commit_in(
     ai_commit::run(&req, rt, &Cancel::new(), &mut |_| {}, None).expect("pipeline")
 }
 
+/// The binary would start the compaction job after its first commit, and
+/// that job's git repack would run beside the timed commits. (The in-process
+/// runs keep the default: they pay the job's bookkeeping, and start no job
+/// unless an `ai-commit` is on PATH.)
+fn no_compaction_job(sb: &Sandbox) {
+    std::fs::create_dir_all(sb.home.join(".config/ai-commit")).unwrap();
+    std::fs::write(
+        sb.home.join(".config/ai-commit/config.toml"),
+        "[compaction]\nenabled = false\n",
+    )
+    .unwrap();
+}
+
 fn sandbox_with_journal(host: &str, text: &str) -> Sandbox {
     let sb = Sandbox::new(host);
     sb.seed("journal.md", text);
@@ -240,6 +253,7 @@ fn main() {
     let git_sb = sandbox_with_journal(&fake.url(), &text);
     let lib_sb = sandbox_with_journal(&fake.url(), &text);
     let bin_sb = sandbox_with_journal(&fake.url(), &text);
+    no_compaction_job(&bin_sb);
     sandbox_env(&lib_sb, &fake);
     warm_page_cache(1500);
     settle();
@@ -396,15 +410,8 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
     let git_sb = sandbox_with_journal(&fake.url(), text);
     let lib_sb = sandbox_with_journal(&fake.url(), text);
     let bin_sb = sandbox_with_journal(&fake.url(), text);
-    // The binary would start the compaction job after its first commit, and
-    // that job's git repack would run beside the timed commits; the disk
-    // figures below come from an explicit compaction instead.
-    std::fs::create_dir_all(bin_sb.home.join(".config/ai-commit")).unwrap();
-    std::fs::write(
-        bin_sb.home.join(".config/ai-commit/config.toml"),
-        "[compaction]\nenabled = false\n",
-    )
-    .unwrap();
+    // The disk figures below come from an explicit compaction.
+    no_compaction_job(&bin_sb);
     sandbox_env(&lib_sb, fake);
     warm_page_cache(1500);
     settle();

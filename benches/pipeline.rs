@@ -122,47 +122,6 @@ fn warm_page_cache(mb: usize) {
     }
 }
 
-/// Wait, at most a minute, until writing 10 MB into a new file costs what it
-/// costs when this machine is settled, and say how long that took.
-///
-/// Why: in two full runs right after a clean clone's test suite and cold
-/// release build, staging took 12–31 ms a round for a stretch of rounds
-/// instead of ~9 ms, while the diff, commit and push steps and git's
-/// sequence were as usual: new page-cache memory came back slowly from the
-/// host for a while (see BENCHMARKS.md). A probe of that one operation is
-/// what shows it. Settled: the last 5 of at least 10 probes, 0.2 s apart,
-/// within 1.5× of the fastest. `BENCH_NO_SETTLE=1` skips this.
-fn settle() {
-    if std::env::var_os("BENCH_NO_SETTLE").is_some() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let chunk = vec![0x5au8; 10 << 20];
-    let started = Instant::now();
-    let mut probes: Vec<Duration> = Vec::new();
-    loop {
-        let path = dir.path().join("probe");
-        let t = Instant::now();
-        std::fs::write(&path, &chunk).unwrap();
-        probes.push(t.elapsed());
-        std::fs::remove_file(&path).unwrap();
-        let best = probes.iter().min().copied().unwrap_or_default();
-        let last = &probes[probes.len().saturating_sub(5)..];
-        let calm = probes.len() >= 10 && last.iter().all(|p| *p <= best * 3 / 2);
-        if calm || started.elapsed() > Duration::from_secs(60) {
-            println!(
-                "  (machine {} after {:.1} s: 10 MB into a new file {} now, {} at best)",
-                if calm { "settled" } else { "not settled" },
-                started.elapsed().as_secs_f64(),
-                ms(median(last)),
-                ms(best)
-            );
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Every sandbox in a block group of its own (see [`isolate_sandboxes`]);
 /// the directory is removed when the benchmark ends.
 struct Isolated(Option<std::path::PathBuf>);
@@ -256,7 +215,6 @@ fn main() {
     no_compaction_job(&bin_sb);
     sandbox_env(&lib_sb, &fake);
     warm_page_cache(1500);
-    settle();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -414,7 +372,6 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
     no_compaction_job(&bin_sb);
     sandbox_env(&lib_sb, fake);
     warm_page_cache(1500);
-    settle();
     let (mut t_git, mut t_lib, mut t_stage, mut t_bin) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut current = text.to_string();

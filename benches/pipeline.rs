@@ -106,11 +106,10 @@ fn sandbox_with_journal(host: &str, text: &str) -> Sandbox {
 /// ~200 MB had been written, for git and ai-commit alike. Pages freed by the
 /// deletion are reused first, so the runs below measure the programs, not
 /// the hypervisor (`BENCH_NO_WARMUP=1` skips this to see the difference).
-/// The effect lasts seconds, not minutes (the freed pages go back to the
-/// host in turn), so each timed section warms up again just before it: the
-/// inserted-entry section of a full run starts ~15 s after the first one, and
-/// in two full runs right after a cold build its staging took 12–31 ms a
-/// round instead of ~9 ms (9.3× and 8.2× instead of ~16×).
+/// The freed pages go back to the host in turn, so each timed section warms
+/// up just before it (the inserted-entry section of a full run starts ~15 s
+/// after the first). This does not cure the slow phase seen for minutes after
+/// a clean clone's test suite and cold build (BENCHMARKS.md).
 fn warm_page_cache(mb: usize) {
     if std::env::var_os("BENCH_NO_WARMUP").is_some() {
         return;

@@ -121,26 +121,6 @@ fn warm_page_cache(mb: usize) {
     }
 }
 
-/// Touch and free 64 MB of memory just before each timed command, for every
-/// tool. Why: this VM hands freed memory back to its host within seconds
-/// (free page reporting), and a page written after that faults into the host.
-/// A `perf record -a` of a full run right after a cold build showed it: the
-/// 1.5 GB warm-up wrote at 375–600 MB/s where a settled machine writes
-/// 4.5 GB/s, and 4 s after it the write path of the timed commits spent
-/// 5–10× its usual time in bursts (staging 15–29 ms instead of ~9). Memory
-/// freed a moment before is reused before any of it is reported, so each
-/// command gets what a machine without a balloon always has.
-fn warm_memory() {
-    if std::env::var_os("BENCH_NO_WARMUP").is_some() {
-        return;
-    }
-    let mut v = vec![0u8; 64 << 20];
-    for page in v.chunks_mut(4096) {
-        page[0] = 1;
-    }
-    std::hint::black_box(&v);
-}
-
 /// Every sandbox in a block group of its own (see [`isolate_sandboxes`]);
 /// the directory is removed when the benchmark ends.
 struct Isolated(Option<std::path::PathBuf>);
@@ -246,7 +226,6 @@ fn main() {
         let entry = format!("\n## Evening {round}\nWalked to the river and back; herons again.\n");
 
         git_sb.append("journal.md", &entry);
-        warm_memory();
         let t = Instant::now();
         git_sb.git_ok(&git_sb.work, &["add", "journal.md"]);
         t_add.push(t.elapsed());
@@ -255,7 +234,6 @@ fn main() {
         t_git.push(t.elapsed());
 
         lib_sb.append("journal.md", &entry);
-        warm_memory();
         let t = Instant::now();
         let out = commit_in(&lib_sb, lib_sb.work.join("journal.md"), None, rt.handle());
         t_lib.push(t.elapsed());
@@ -270,7 +248,6 @@ fn main() {
         assert!(!out.source.is_fallback(), "the model answered");
 
         bin_sb.append("journal.md", &entry);
-        warm_memory();
         let t = Instant::now();
         bin_sb.ai(&["-q", "journal.md"]).ok();
         t_bin.push(t.elapsed());
@@ -405,7 +382,6 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
         );
         let timed = round >= UNTIMED;
         git_sb.write("journal.md", &current);
-        warm_memory();
         let t = Instant::now();
         git_sb.git_ok(&git_sb.work, &["add", "journal.md"]);
         git_sb.git_ok(&git_sb.work, &["commit", "-q", "-m", "Add morning entry"]);
@@ -415,7 +391,6 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
         }
 
         lib_sb.write("journal.md", &current);
-        warm_memory();
         let t = Instant::now();
         let out = commit_in(&lib_sb, lib_sb.work.join("journal.md"), None, rt);
         let took = t.elapsed();
@@ -429,7 +404,6 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
         assert!(matches!(out.push, ai_commit::PushStatus::Pushed(_)));
 
         bin_sb.write("journal.md", &current);
-        warm_memory();
         let t = Instant::now();
         bin_sb.ai(&["-q", "journal.md"]).ok();
         if timed {

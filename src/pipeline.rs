@@ -59,11 +59,7 @@ pub fn run(
     let (author, committer) = repo.identities()?;
     // Ask Ollama which models it has while staging (a bad host is reported
     // by the model step as before).
-    let mut early = req
-        .message
-        .is_none()
-        .then(|| Resolving::start(&cfg, rt).ok())
-        .flatten();
+    let mut early = req.message.is_none().then(|| Resolving::start(&cfg, rt));
 
     let mut timings = Timings::default();
     let t = Instant::now();
@@ -391,16 +387,12 @@ fn generate(
     events: &mut dyn FnMut(Event),
     early: Option<Resolving>,
 ) -> Result<(String, String), ModelError> {
-    let mut early = match early {
-        Some(e) => e,
-        None => Resolving::start(cfg, rt)?,
-    };
-    let client = early.client.clone();
+    let mut early = early.unwrap_or_else(|| Resolving::start(cfg, rt));
     rt.block_on(async {
-        let model = tokio::select! {
+        let (client, model) = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(ModelError::Cancelled),
-            m = early.model() => m?,
+            m = early.resolved() => m?,
         };
         events(Event::Generating {
             model: model.clone(),

@@ -138,22 +138,27 @@ struct Streamed<'a> {
 /// The configured model's name being resolved (`/api/tags`, see
 /// [`Client::resolve_model`]) on the runtime while the caller stages and
 /// diffs: it does not depend on the diff, so the generate call need not wait
-/// for a round trip (and the connection is open by then).
+/// for a round trip (and the connection is open by then). The client is
+/// built in the task too: building reqwest's client costs ~0.3 ms, which the
+/// caller would otherwise spend before it starts staging.
 pub struct Resolving {
-    pub client: Client,
-    task: tokio::task::JoinHandle<Result<String, ModelError>>,
+    task: tokio::task::JoinHandle<Result<(Client, String), ModelError>>,
 }
 
 impl Resolving {
-    pub fn start(cfg: &Config, rt: &tokio::runtime::Handle) -> Result<Resolving, ModelError> {
-        let client = Client::new(cfg)?;
-        let (c, want) = (client.clone(), cfg.model.clone());
-        let task = rt.spawn(async move { c.resolve_model(&want).await });
-        Ok(Resolving { client, task })
+    pub fn start(cfg: &Config, rt: &tokio::runtime::Handle) -> Resolving {
+        let cfg = cfg.clone();
+        let task = rt.spawn(async move {
+            let client = Client::new(&cfg)?;
+            let model = client.resolve_model(&cfg.model).await?;
+            Ok((client, model))
+        });
+        Resolving { task }
     }
 
-    /// The resolved name (or why not).
-    pub async fn model(&mut self) -> Result<String, ModelError> {
+    /// The client and the resolved name (or why not: a bad host, Ollama
+    /// unreachable, the model missing).
+    pub async fn resolved(&mut self) -> Result<(Client, String), ModelError> {
         (&mut self.task).await.unwrap_or_else(|e| {
             Err(ModelError::Http {
                 status: 0,
@@ -587,6 +592,28 @@ mod tests {
         );
         assert_eq!(resolve_name("qwen3:4b", &names), None);
         assert_eq!(resolve_name("mistral", &names), None);
+    }
+
+    /// The client is built in the resolving task now: a host it cannot use
+    /// must still come back from `resolved()` as `BadHost`, which the
+    /// pipeline turns into the fallback message's reason.
+    #[test]
+    fn resolving_reports_a_bad_host_from_its_task() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let cfg = Config {
+            host: "http://[::1".into(),
+            ..Config::default()
+        };
+        let mut resolving = Resolving::start(&cfg, rt.handle());
+        let got = rt.block_on(resolving.resolved());
+        assert!(
+            matches!(got, Err(ModelError::BadHost(_))),
+            "expected BadHost, got {:?}",
+            got.map(|(_, m)| m)
+        );
     }
 
     #[test]

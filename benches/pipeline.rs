@@ -274,7 +274,7 @@ fn main() {
         g.as_secs_f64() / b.as_secs_f64()
     );
 
-    // Issue 11's section runs last (see `insert_near_top`).
+    insert_near_top(&fake, &text, rt.handle());
 
     // Prompt building for a 46,505-line insertion.
     let big: String = (1..=46_505)
@@ -351,22 +351,12 @@ fn main() {
     println!("\nstart-up (median of 30):");
     println!("  ai-commit --version                 {:>10}", ms(ours));
     println!("  git --version                       {:>10}", ms(gits));
-
-    insert_near_top(&fake, &text, rt.handle());
 }
 
 /// Issue 11's target: an entry inserted near the top of a 10 MB newest-first
 /// journal (under its marker), 20 times, git CLI and the in-process pipeline
 /// alternating; then the objects' disk usage of work + bare repository, git
 /// as it leaves them vs ai-commit after its background compaction.
-///
-/// It runs last in a full run, minutes after the release build: in the
-/// first minute or so after a clean clone's test suite and cold build, this
-/// VM hands out fresh memory slowly (a probe writing 10 MB files took ~25 ms
-/// each instead of ~2 ms, for over a minute), and ai-commit's 10 MB write of
-/// the new version per commit pays that 5–10×, git's ~2 MB much less: runs
-/// then gave 8–12× where the settled machine gives 15–18× (BENCHMARKS.md).
-/// `BENCH_ONLY=insert` runs it at once, whatever the machine's state.
 fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
     const ENTRIES: usize = 20;
     // The first rounds in fresh sandboxes are not timed (for every tool):

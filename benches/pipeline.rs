@@ -100,64 +100,6 @@ fn sandbox_with_journal(host: &str, text: &str) -> Sandbox {
     sb
 }
 
-/// Wait until this machine hands out fresh memory at its usual speed, at
-/// most three minutes, and say how long that took.
-///
-/// Why: in the first minute or two after a clean clone's test suite and cold
-/// release build, this VM's host backs new guest pages slowly. A 10 MB write
-/// into a new file then takes ~25 ms instead of ~2 ms (a probe writing 20
-/// such files in a row, for over a minute after the build), and a commit
-/// writes the 10 MB journal's new version into fresh page cache: staging went
-/// from ~9 to ~23 ms and the inserted entry from 16× to 8–11×, while git's
-/// sequence (~2 MB written per commit) hardly moved. That measures the
-/// host, not the tools, so the timed sections start once 8 new 10 MB files
-/// are written at a median within 3× of the fastest (`BENCH_NO_SETTLE=1`
-/// skips the wait; BENCHMARKS.md has the runs).
-fn wait_for_fresh_memory() {
-    if std::env::var_os("BENCH_NO_SETTLE").is_some() {
-        return;
-    }
-    const FILES: usize = 8;
-    const LIMIT: Duration = Duration::from_secs(180);
-    let dir = tempfile::tempdir().unwrap();
-    let chunk = vec![0x5au8; 10 << 20];
-    let started = Instant::now();
-    let mut best = f64::MAX;
-    loop {
-        let mut took: Vec<f64> = (0..FILES)
-            .map(|i| {
-                let t = Instant::now();
-                std::fs::write(dir.path().join(format!("probe{i}")), &chunk).unwrap();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        for i in 0..FILES {
-            let _ = std::fs::remove_file(dir.path().join(format!("probe{i}")));
-        }
-        took.sort_by(f64::total_cmp);
-        best = best.min(took[0]);
-        let med = took[FILES / 2];
-        let waited = started.elapsed();
-        if med <= 3.0 * best {
-            if waited > Duration::from_secs(1) {
-                println!(
-                    "waited {:.0} s for fresh memory to come at its usual speed (a 10 MB write: {med:.1} ms)",
-                    waited.as_secs_f64()
-                );
-            }
-            return;
-        }
-        if waited > LIMIT {
-            println!(
-                "fresh memory still slow after {:.0} s (a 10 MB write: {med:.1} ms, fastest {best:.1} ms); measuring anyway",
-                waited.as_secs_f64()
-            );
-            return;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-}
-
 /// Write and delete `mb` MB of files before measuring. On a virtual machine
 /// the first touch of guest memory the host has not backed yet is slow: here
 /// a 10 MB write into fresh page cache took ~20 ms instead of ~2 ms once
@@ -271,7 +213,6 @@ fn main() {
     let bin_sb = sandbox_with_journal(&fake.url(), &text);
     no_compaction_job(&bin_sb);
     sandbox_env(&lib_sb, &fake);
-    wait_for_fresh_memory();
     warm_page_cache(1500);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -429,7 +370,6 @@ fn insert_near_top(fake: &FakeOllama, text: &str, rt: &tokio::runtime::Handle) {
     // The disk figures below come from an explicit compaction.
     no_compaction_job(&bin_sb);
     sandbox_env(&lib_sb, fake);
-    wait_for_fresh_memory();
     warm_page_cache(1500);
     let (mut t_git, mut t_lib, mut t_stage, mut t_bin) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -108,8 +108,9 @@ fn sandbox_with_journal(host: &str, text: &str) -> Sandbox {
 /// the hypervisor (`BENCH_NO_WARMUP=1` skips this to see the difference).
 /// The freed pages go back to the host in turn, so each timed section warms
 /// up just before it (the inserted-entry section of a full run starts ~15 s
-/// after the first). This does not cure the slow phase seen for minutes after
-/// a clean clone's test suite and cold build (BENCHMARKS.md).
+/// after the first). This does not cure the slow phase seen in the first
+/// minute or so after a clean clone's test suite and cold build, when new
+/// page cache comes at ~400 MB/s (BENCHMARKS.md).
 fn warm_page_cache(mb: usize) {
     if std::env::var_os("BENCH_NO_WARMUP").is_some() {
         return;

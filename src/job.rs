@@ -193,7 +193,19 @@ impl Job {
                 });
             }
         }
-        cmd.spawn().map(|_| ())
+        let mut child = cmd.spawn()?;
+        // Someone must wait for the job, or it stays a zombie once it ends:
+        // in a long-lived caller (the Neovim module) nobody else does, as
+        // Neovim's libuv waits only for the processes it spawned itself. A
+        // thread of ours waits (it sleeps until the job exits, and dies with
+        // a short-lived caller, whose job init then reaps). If no thread can
+        // be started, the job still runs; it is only left unreaped.
+        let _ = std::thread::Builder::new()
+            .name(format!("ai-commit-{}-reaper", self.name))
+            .spawn(move || {
+                let _ = child.wait();
+            });
+        Ok(())
     }
 
     /// The detached job's body: single-flight, debounced by `min_interval`,

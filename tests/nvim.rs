@@ -1059,6 +1059,82 @@ fn a_backup_that_cannot_be_scheduled_is_a_warning(nv: Nvim) {
     );
 }
 
+/// A background job the module starts (here the backup after `\g`) is
+/// reaped when it ends. Neovim's libuv waits only for the processes it
+/// spawned itself, so a job nobody waits for would stay a zombie under the
+/// editor, one more after every job, until the editor exits.
+fn a_finished_background_job_is_reaped(nv: Nvim) {
+    let (_fake, sb) = journal_sandbox(Script::text(MSG));
+    let mirror = mirror_backup(&sb);
+    let cli_dir = support::bin().parent().unwrap().to_path_buf();
+    let script = format!(
+        r#"
+local mirror = {mirror:?}
+-- This Neovim's children with their command name and state (R, S, Z...).
+local function children()
+  local out = {{}}
+  for _, list in ipairs(vim.fn.glob("/proc/" .. vim.fn.getpid() .. "/task/*/children", false, true)) do
+    local f = io.open(list)
+    local pids = f and f:read("*a") or ""
+    if f then f:close() end
+    for pid in pids:gmatch("%d+") do
+      local s = io.open("/proc/" .. pid .. "/stat")
+      if s then
+        local comm, state = s:read("*a"):match("%((.*)%) (%a)")
+        s:close()
+        table.insert(out, {{ pid = pid, comm = comm, state = state }})
+      end
+    end
+  end
+  return out
+end
+local function job_alive()
+  for _, c in ipairs(children()) do
+    if c.comm == "ai-commit" and c.state ~= "Z" then return true end
+  end
+  return false
+end
+local function rev(args)
+  return vim.trim(vim.fn.system(args))
+end
+require("ai_commit").setup({{}})
+vim.cmd("edit journal.md")
+vim.api.nvim_buf_set_lines(0, -1, -1, false, {{ "Walked along the river; herons." }})
+vim.api.nvim_feedkeys("\\g", "mx", false)
+H.wait_run(nil, 40000, function(last)
+  local head = rev({{ "git", "rev-parse", "main" }})
+  -- The job has updated the mirror and exited (as a zombie or reaped)...
+  H.wait(function()
+    return rev({{ "git", "--git-dir", mirror, "rev-parse", "main" }}) == head and not job_alive()
+  end, 20000, function()
+    -- ...and a reaper has had its moment.
+    vim.defer_fn(function()
+      H.finish({{ run = H.summary(last), children = children() }})
+    end, 500)
+  end)
+end)
+"#
+    );
+    let path = format!("{}:/usr/bin:/bin", cli_dir.display());
+    let v = nvim(nv, &sb, &script, &[("PATH", &path)]);
+    assert_eq!(v["run"]["outcome"]["message"], MSG, "{v}");
+    assert!(
+        v["run"]["outcome"]["backup"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("backup scheduled"),
+        "the job was started: {v}"
+    );
+    assert!(wait_for_mirror(&sb, &mirror), "the job ran the backup: {v}");
+    let zombies: Vec<_> = v["children"]
+        .as_array()
+        .expect("the children were listed")
+        .iter()
+        .filter(|c| c["state"] == "Z")
+        .collect();
+    assert!(zombies.is_empty(), "zombies under Neovim: {zombies:?}");
+}
+
 /// The module's compatibility with every Neovim rests on what it imports:
 /// LuaJIT's C API, libuv and luv — never Neovim's own C API (`nvim_*` and
 /// friends), whose signatures change between releases. A symbol outside
@@ -1194,6 +1270,7 @@ in_every_neovim!(
     unsaved_text_is_kept_and_what_waits_is_said,
     an_unmounted_remote_is_only_a_note,
     a_busy_index_makes_the_background_sync_a_note,
+    a_finished_background_job_is_reaped,
 );
 
 /// A `cargo` for the build-on-first-use tests: records how it was called,

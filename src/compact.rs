@@ -252,37 +252,32 @@ pub fn run_now(repo: &Repo, backup: &crate::config::Backup) -> State {
     load_state(repo)
 }
 
-/// The lock file a compaction of `git_dir` holds, whichever work tree's job
-/// runs it: two work trees pushing to one bare repository (or mirror) each
-/// have their own job, and must not repack it at the same time. It lives in
-/// `state_base` (`$XDG_STATE_HOME/ai-commit`), keyed by the repository's
-/// canonical path, so nothing is added to the repositories.
-pub fn repo_lock_file_in(state_base: &Path, git_dir: &Path) -> PathBuf {
-    let canon = git_dir
-        .canonicalize()
-        .unwrap_or_else(|_| git_dir.to_path_buf());
-    let id = git2::Oid::hash_object(git2::ObjectType::Blob, canon.as_os_str().as_encoded_bytes())
-        .map(|o| o.to_string()[..16].to_string())
-        .unwrap_or_default();
-    state_base
-        .join(COMPACTION.name)
-        .join("repositories")
-        .join(format!("{id}.lock"))
+/// The lock file a compaction of `git_dir` holds, whoever runs it: two work
+/// trees pushing to one bare repository (or mirror) each have their own job,
+/// and so do two machines sharing it (a network share, a disk that moves),
+/// and `git repack` run twice at once on one repository fails ("could not
+/// find pack"). So the lock lives in the repository itself, the one place
+/// all of them see: `ai-commit-compact.lock` in its git directory, which git
+/// ignores (as it ignores its own `gc.pid` there). An advisory lock
+/// (`flock`): the kernel releases it when its holder dies, even by kill -9.
+pub fn repo_lock_file(git_dir: &Path) -> PathBuf {
+    git_dir.join("ai-commit-compact.lock")
 }
 
 /// Take `git_dir`'s lock without waiting. `Ok(None)`: another compaction
-/// holds it. An error (the state directory is not writable) is not a reason
-/// to skip: the compaction goes on unlocked, as before this lock existed.
+/// holds it. An error (the lock file cannot be created or opened) is not a
+/// reason to skip: the compaction goes on unlocked, as before this lock
+/// existed, and a repository git cannot write to fails in `git repack`
+/// with git's own words.
 fn lock_repository(git_dir: &Path) -> std::io::Result<Option<std::fs::File>> {
-    let path = repo_lock_file_in(&crate::job::state_base(), git_dir);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+    let path = repo_lock_file(git_dir);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)?;
+        .open(&path)
+        // Another user's lock file: a read-only descriptor locks as well.
+        .or_else(|_| std::fs::File::open(&path))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -317,8 +312,8 @@ fn compact_one(git_dir: &Path) -> RepoResult {
         Ok(None) => {
             return result(
                 "skipped",
-                "another compaction of this repository is running (another work tree's job); \
-                 it packs these objects"
+                "another compaction of this repository is running (another work tree's or \
+                 machine's job); it packs these objects"
                     .into(),
                 before.clone(),
             )

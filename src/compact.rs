@@ -51,6 +51,7 @@ use crate::git::Repo;
 
 use crate::job::{now, JobState, COMPACTION};
 
+mod git_locks;
 pub mod pack;
 
 /// The objects of one repository.
@@ -320,6 +321,13 @@ fn compact_one(git_dir: &Path) -> RepoResult {
         }
         Err(_) => None,
     };
+    if let Some(why) = git_locks::packing(git_dir) {
+        return result(
+            "skipped",
+            format!("{why}; it packs these objects"),
+            before.clone(),
+        );
+    }
     // `--cruft` (git 2.37+) packs unreachable objects too (into a cruft
     // pack, never expired by us): a version staged and then replaced before
     // any commit is 10 MB that `-k` left loose. Older git: `-a -d -k`.

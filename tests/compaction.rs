@@ -328,6 +328,46 @@ fn a_repository_another_job_is_compacting_is_skipped() {
     intact(&sb, &versions);
 }
 
+/// git's own packing is respected: while a `git gc` holds the bare
+/// repository's `gc.pid` (a live process on this host, as git checks it),
+/// the compaction skips that repository and says why, and packs the rest;
+/// once the gc is gone, the next run packs it.
+#[test]
+fn a_repository_git_gc_is_packing_is_skipped() {
+    let sb = sandbox();
+    let versions = history(&sb, 3);
+    let host = String::from_utf8(
+        std::process::Command::new("uname")
+            .arg("-n")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // This test's own process stands in for the running gc.
+    let gc_pid = sb.bare.join("gc.pid");
+    std::fs::write(&gc_pid, format!("{} {}", std::process::id(), host.trim())).unwrap();
+    let bare_loose = loose_count(&sb.bare);
+    assert!(bare_loose > 0);
+    let r = sb.ai(&["compact"]);
+    r.ok();
+    assert!(
+        r.stdout.contains("skipped")
+            && r.stdout.contains(&format!(
+                "git gc (pid {}) is running in this repository",
+                std::process::id()
+            )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(loose_count(&sb.work), 0, "its own repository is packed");
+    assert_eq!(loose_count(&sb.bare), bare_loose, "git's is left to git");
+    std::fs::remove_file(&gc_pid).unwrap();
+    sb.ai(&["compact"]).ok();
+    assert_eq!(loose_count(&sb.bare), 0);
+    intact(&sb, &versions);
+}
+
 /// Two machines share one bare repository (a disk that moves between
 /// them) and each runs its own compaction of it at the same moment: their
 /// locks live in each machine's own state directory, so both really pack

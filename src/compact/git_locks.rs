@@ -46,12 +46,13 @@ fn live_gc(git_dir: &Path) -> Option<u32> {
     let text = std::fs::read_to_string(&path).ok()?;
     let (pid, host) = text.trim().split_once(' ')?;
     let pid: u32 = pid.parse().ok()?;
-    if host != hostname()? {
-        return Some(pid);
+    match hostname() {
+        Some(here) if here == host => alive(pid).then_some(pid),
+        _ => Some(pid),
     }
-    alive(pid).then_some(pid)
 }
 
+#[cfg(unix)]
 fn hostname() -> Option<String> {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer and its length are valid; gethostname writes a
@@ -64,8 +65,21 @@ fn hostname() -> Option<String> {
     String::from_utf8(buf[..end].to_vec()).ok()
 }
 
+/// Elsewhere the host is unknown, so a `gc.pid` is trusted until stale,
+/// as git trusts another host's.
+#[cfg(not(unix))]
+fn hostname() -> Option<String> {
+    None
+}
+
+#[cfg(not(unix))]
+fn alive(_pid: u32) -> bool {
+    true
+}
+
 /// Whether process `pid` exists (signal 0 checks without sending; EPERM
 /// means it exists but is another user's).
+#[cfg(unix)]
 fn alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
@@ -78,7 +92,7 @@ fn alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

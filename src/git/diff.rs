@@ -89,9 +89,15 @@ impl TextDiff {
     /// Diff two texts by lines. Identical leading and trailing lines (all of
     /// a 10 MB journal but the new entry) are skipped by a byte comparison
     /// before anything is decoded or split, keeping `CONTEXT` lines of them.
-    fn compute(old: &Pieces, new: &Pieces) -> (TextDiff, usize, usize) {
-        let (start, lines_before) = common_head(old, new);
-        let (old_end, new_end) = common_tail(old, new, start);
+    /// `known`: that comparison's result, the common prefix and suffix in
+    /// bytes, when staging already made it (see [`fastblob::Compared`]).
+    fn compute(
+        old: &Pieces,
+        new: &Pieces,
+        known: Option<(usize, usize)>,
+    ) -> (TextDiff, usize, usize) {
+        let (start, lines_before) = common_head(old, new, known.map(|k| k.0));
+        let (old_end, new_end) = common_tail(old, new, start, known.map(|k| k.1));
         let old_mid = old.range(start, start + old_end);
         let old_mid = String::from_utf8_lossy(&old_mid);
         let new_mid = new.range(start, start + new_end);
@@ -127,8 +133,8 @@ impl TextDiff {
 /// Where the two sides start to differ, backed up to a line start and then
 /// `CONTEXT` lines more: (byte offset, lines before it). Everything before
 /// the difference is the same on both sides, so it is read from `new`.
-fn common_head(old: &Pieces, new: &Pieces) -> (usize, usize) {
-    let p = old.common_prefix(new);
+fn common_head(old: &Pieces, new: &Pieces, prefix: Option<usize>) -> (usize, usize) {
+    let p = prefix.unwrap_or_else(|| old.common_prefix(new));
     if p == old.len() && old.len() == new.len() {
         return (0, 0); // identical (a mode change): nothing to trim into
     }
@@ -145,9 +151,10 @@ fn common_head(old: &Pieces, new: &Pieces) -> (usize, usize) {
 
 /// Lengths of `old` and `new` from `start` on without their common tail, cut
 /// just after a newline inside that tail and `CONTEXT` lines further on.
-fn common_tail(old: &Pieces, new: &Pieces, start: usize) -> (usize, usize) {
+fn common_tail(old: &Pieces, new: &Pieces, start: usize, suffix: Option<usize>) -> (usize, usize) {
     let (old_len, new_len) = (old.len() - start, new.len() - start);
-    let s = old.common_suffix(new, old_len.min(new_len));
+    let max = old_len.min(new_len);
+    let s = suffix.map_or_else(|| old.common_suffix(new, max), |s| s.min(max));
     // Keep whole lines: skip to just after the first newline of the tail
     // (the same bytes on both sides).
     let tail = new.len() - s;
@@ -247,7 +254,7 @@ pub fn prefetch(git_dir: PathBuf, paths: Vec<String>) -> std::thread::JoinHandle
                     (
                         size,
                         mtime,
-                        file_diff(p.clone(), 'M', &old_bytes, &Pieces::from(new_bytes)),
+                        file_diff(p.clone(), 'M', &old_bytes, &Pieces::from(new_bytes), None),
                     )
                 },
             );
@@ -341,12 +348,17 @@ pub fn staged_from(
             Some(p) => p.old_bytes,
             None => Pieces::from(read_blob(repo, old.id())?),
         };
-        if let Some(staged) = contents
+        if let Some((content, compared)) = contents
             .get(&path)
             .filter(|s| s.id == new.id())
-            .and_then(|s| s.content.as_ref())
+            .and_then(|s| Some((s.content.as_ref()?, s.compared)))
         {
-            files.push(file_diff(path, status, &old_bytes, staged));
+            // Staging compared these bytes with the version it replaced;
+            // that holds for this diff if it starts from the same blob.
+            let known = compared
+                .filter(|c| c.old_id == old.id())
+                .map(|c| (c.prefix, c.suffix));
+            files.push(file_diff(path, status, &old_bytes, content, known));
             continue;
         }
         let new_bytes = match (new.mode(), verbatim(&repo.git, &repo.workdir, &path)) {
@@ -362,13 +374,21 @@ pub fn staged_from(
             status,
             &old_bytes,
             &Pieces::from(new_bytes),
+            None,
         ));
     }
     Ok(files)
 }
 
-/// Classify and diff one file's two versions.
-fn file_diff(path: String, status: char, old: &Pieces, new: &Pieces) -> FileDiff {
+/// Classify and diff one file's two versions (`known`: see
+/// [`TextDiff::compute`]).
+fn file_diff(
+    path: String,
+    status: char,
+    old: &Pieces,
+    new: &Pieces,
+    known: Option<(usize, usize)>,
+) -> FileDiff {
     let is_binary = |b: &Pieces| b.range(0, 8000).contains(&0);
     if is_binary(old) || is_binary(new) {
         return FileDiff {
@@ -382,7 +402,7 @@ fn file_diff(path: String, status: char, old: &Pieces, new: &Pieces) -> FileDiff
             },
         };
     }
-    let (text, insertions, deletions) = TextDiff::compute(old, new);
+    let (text, insertions, deletions) = TextDiff::compute(old, new, known);
     let name = path.rsplit('/').next().unwrap_or(&path);
     let body = if LOCKFILES.contains(&name) || name.ends_with(".lock") {
         Body::Summary("lockfile")
@@ -481,16 +501,19 @@ mod tests {
             .collect()
     }
 
-    fn trimmed(old: &str, new: &str) -> Flat {
-        TextDiff::compute(
-            &Pieces::from(old.as_bytes().to_vec()),
-            &Pieces::from(new.as_bytes().to_vec()),
-        )
-        .0
-        .hunks
-        .into_iter()
-        .map(|h| (h.old_start, h.old_len, h.new_start, h.new_len, h.lines))
-        .collect()
+    /// `known`: hand the byte comparison in, as staging does.
+    fn trimmed(old: &str, new: &str, known: bool) -> Flat {
+        let (old, new) = (
+            Pieces::from(old.as_bytes().to_vec()),
+            Pieces::from(new.as_bytes().to_vec()),
+        );
+        let known = known.then(|| (old.common_prefix(&new), old.common_suffix(&new, usize::MAX)));
+        TextDiff::compute(&old, &new, known)
+            .0
+            .hunks
+            .into_iter()
+            .map(|h| (h.old_start, h.old_len, h.new_start, h.new_len, h.lines))
+            .collect()
     }
 
     #[test]
@@ -512,15 +535,20 @@ mod tests {
             (String::new(), base.clone()),
             (base.clone(), String::new()),
             ("a\nb\n".into(), "a\nb\n".into()),
+            // The common head and tail overlap.
+            ("x\nx\nx\n".into(), "x\nx\nx\nx\n".into()),
+            ("ab\nab\nab\n".into(), "ab\n".into()),
             ("same prefix x\n".into(), "same prefix y\n".into()),
             ("l1\r\nl2\r\n".into(), "l1\r\nl2 changed\r\n".into()),
         ];
         for (old, new) in cases {
-            assert_eq!(
-                trimmed(&old, &new),
-                reference(&old, &new),
-                "{old:?} -> {new:?}"
-            );
+            for known in [false, true] {
+                assert_eq!(
+                    trimmed(&old, &new, known),
+                    reference(&old, &new),
+                    "{old:?} -> {new:?} (comparison known: {known})"
+                );
+            }
         }
     }
 }

@@ -42,7 +42,7 @@ pub fn main() -> i32 {
     watch_ctrl_c(&rt, cancel.clone());
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
 
-    match &cli.command {
+    let code = match &cli.command {
         Some(Command::Doctor) => run_doctor(&cli.common, &cwd, &rt),
         Some(Command::Hook {
             action: HookAction::Install,
@@ -101,7 +101,12 @@ pub fn main() -> i32 {
             };
             run_commit(&cli, req, &rt, &cancel)
         }
-    }
+    };
+    // The process exits next: whatever is left on the runtime (the Ctrl-C
+    // watch, an unneeded model lookup) can be dropped without waiting for
+    // its threads to wind down, which a plain drop does.
+    rt.shutdown_background();
+    code
 }
 
 fn args_error(common: &Common) -> i32 {

@@ -134,7 +134,12 @@ impl TextDiff {
 /// `CONTEXT` lines more: (byte offset, lines before it). Everything before
 /// the difference is the same on both sides, so it is read from `new`.
 fn common_head(old: &Pieces, new: &Pieces, prefix: Option<usize>) -> (usize, usize) {
-    let p = prefix.unwrap_or_else(|| old.common_prefix(new));
+    // A given prefix never reaches past either version (it can't, unless
+    // the bytes it was found in were not these).
+    let p = prefix.map_or_else(
+        || old.common_prefix(new),
+        |p| p.min(old.len()).min(new.len()),
+    );
     if p == old.len() && old.len() == new.len() {
         return (0, 0); // identical (a mode change): nothing to trim into
     }
@@ -207,6 +212,9 @@ pub struct Prepared {
     /// The HEAD blob that was read (the diff is valid only against it).
     old_id: Oid,
     old_bytes: Pieces,
+    /// `old_bytes` are the checked loose object that staging compared the
+    /// new version with (see [`fastblob::Compared`]), not another copy.
+    stored: bool,
     /// The diff of HEAD against the work-tree file, with the file's size and
     /// mtime when it was read; `None` when it could differ from the staged
     /// blob (see [`verbatim`]).
@@ -240,10 +248,10 @@ pub fn prefetch(git_dir: PathBuf, paths: Vec<String>) -> std::thread::JoinHandle
             let Ok(entry) = tree.get_path(Path::new(&p)) else {
                 continue;
             };
-            let old_bytes = match fastblob::read_stored(&objects, entry.id()) {
-                Some(bytes) => bytes,
+            let (old_bytes, stored) = match fastblob::read_stored(&objects, entry.id()) {
+                Some(bytes) => (bytes, true),
                 None => match git.find_blob(entry.id()) {
-                    Ok(blob) => Pieces::from(blob.content().to_vec()),
+                    Ok(blob) => (Pieces::from(blob.content().to_vec()), false),
                     Err(_) => continue,
                 },
             };
@@ -263,6 +271,7 @@ pub fn prefetch(git_dir: PathBuf, paths: Vec<String>) -> std::thread::JoinHandle
                 Prepared {
                     old_id: entry.id(),
                     old_bytes,
+                    stored,
                     work,
                 },
             );
@@ -334,7 +343,7 @@ pub fn staged_from(
         let staged_stat = index
             .get_path(Path::new(&path), 0)
             .map(|e| (u64::from(e.file_size), i64::from(e.mtime.seconds())));
-        let old_bytes = match prepared {
+        let (old_bytes, old_stored) = match prepared {
             Some(Prepared {
                 work: Some((size, mtime, mut diff)),
                 ..
@@ -345,18 +354,20 @@ pub fn staged_from(
                 files.push(diff);
                 continue;
             }
-            Some(p) => p.old_bytes,
-            None => Pieces::from(read_blob(repo, old.id())?),
+            Some(p) => (p.old_bytes, p.stored),
+            None => (Pieces::from(read_blob(repo, old.id())?), false),
         };
         if let Some((content, compared)) = contents
             .get(&path)
             .filter(|s| s.id == new.id())
             .and_then(|s| Some((s.content.as_ref()?, s.compared)))
         {
-            // Staging compared these bytes with the version it replaced;
-            // that holds for this diff if it starts from the same blob.
+            // Staging compared these bytes with the version it replaced
+            // (its loose object, mapped unchecked); that holds for this diff
+            // if it starts from the same blob read from that same file,
+            // checked — not from another copy (a pack) of a damaged one.
             let known = compared
-                .filter(|c| c.old_id == old.id())
+                .filter(|c| old_stored && c.old_id == old.id())
                 .map(|c| (c.prefix, c.suffix));
             files.push(file_diff(path, status, &old_bytes, content, known));
             continue;
